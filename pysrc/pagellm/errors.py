@@ -1,0 +1,169 @@
+"""One error type per cause a user can meet, each with a message that says what to do.
+
+Every error carries a stable ``code`` (for the UI, tests and the CLI's exit status) and a
+human message. Messages never contain API keys.
+
+    >>> try:
+    ...     raise SettingsError("temperature", "must be between 0 and 2, got 5")
+    ... except PagellmError as err:
+    ...     print(err.code, err)
+    bad_setting temperature must be between 0 and 2, got 5
+"""
+
+from __future__ import annotations
+
+
+class PagellmError(Exception):
+    """Base of every error pagellm raises on purpose."""
+
+    code = "error"
+    exit_status = 1
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": str(self)}
+
+
+# -- input and settings ---------------------------------------------------------------------
+
+class InputError(PagellmError):
+    """Something the user typed or passed cannot be used as it is."""
+
+    code = "bad_input"
+    exit_status = 2
+
+
+class SettingsError(InputError):
+    """A generation or engine setting is out of range or unknown."""
+
+    code = "bad_setting"
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field} {message}")
+        self.field = field
+
+
+class ContextOverflowError(InputError):
+    """The conversation cannot be made to fit the model's context window."""
+
+    code = "context_overflow"
+
+
+# -- local engine ---------------------------------------------------------------------------
+
+class ModelLoadError(PagellmError):
+    """A model could not be loaded (missing file, unsupported model, out of memory)."""
+
+    code = "model_load"
+    exit_status = 3
+
+
+class DeviceError(PagellmError):
+    """The requested compute device is not available."""
+
+    code = "device"
+    exit_status = 3
+
+
+class GenerationError(PagellmError):
+    """The engine failed while producing a reply."""
+
+    code = "generation"
+    exit_status = 3
+
+
+# -- remote engine --------------------------------------------------------------------------
+
+class RemoteError(PagellmError):
+    """Base of the errors met while talking to an OpenAI-compatible endpoint."""
+
+    code = "remote"
+    exit_status = 4
+
+
+class BadURLError(RemoteError):
+    code = "bad_url"
+    exit_status = 2
+
+
+class NetworkError(RemoteError):
+    """DNS failure, refused connection, unreachable host."""
+
+    code = "network"
+
+
+class CORSError(NetworkError):
+    """The browser refused the response because the server did not allow this page's origin."""
+
+    code = "cors"
+
+
+class MixedContentError(NetworkError):
+    """An https page may not call an http endpoint (other than localhost)."""
+
+    code = "mixed_content"
+
+
+class TimeoutError_(NetworkError):
+    code = "timeout"
+
+
+class AuthError(RemoteError):
+    """401/403: the key is missing, wrong, or not allowed to use this model."""
+
+    code = "auth"
+    exit_status = 5
+
+
+class NotFoundError(RemoteError):
+    """404: wrong base URL path or unknown model."""
+
+    code = "not_found"
+
+
+class RateLimitError(RemoteError):
+    """429: too many requests; ``retry_after`` is in seconds when the server said."""
+
+    code = "rate_limit"
+
+    def __init__(self, message: str, *, hint: str | None = None, retry_after: float | None = None):
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class ServerError(RemoteError):
+    """5xx, or an error object the server sent inside the stream."""
+
+    code = "server"
+
+
+class BadRequestError(RemoteError):
+    """400/422: the server rejected the request (context too long, bad parameter)."""
+
+    code = "bad_request"
+
+
+class ProtocolError(RemoteError):
+    """The server's reply is not valid OpenAI-compatible JSON or SSE."""
+
+    code = "protocol"
+
+
+class StreamCutError(RemoteError):
+    """The stream ended before the reply was finished."""
+
+    code = "stream_cut"
+
+
+class CancelledError_(PagellmError):
+    """The user stopped the reply. Not a failure: the partial reply is kept."""
+
+    code = "cancelled"
+    exit_status = 130
