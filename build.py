@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""pagellm's one entry point: build | serve | test | models | bench.
+
+    python build.py serve            # build dist/ and serve it on http://127.0.0.1:8000/
+    python build.py test [-k x]      # build, then run the whole test suite (pytest args pass through)
+    python build.py build            # only write dist/
+    python build.py models [ids]     # only convert the bundled models
+    python build.py bench            # benchmarks (bench/)
+
+Each command first installs what is missing: Python dependencies into a project-local .venv (created
+here, then this script re-runs itself inside it) and npm packages with `npm ci`. Every step is
+incremental: unchanged inputs are not rebuilt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+CACHE = ROOT / ".cache"
+DIST = ROOT / "dist"
+NODE = ROOT / "node_modules"
+
+# Wheels the page installs in Pyodide, with the registry pins they come from. micropip and packaging
+# must be the very versions Pyodide's lock names (NOTES.md): PyPI's files, their sha256 rewritten.
+PYODIDE_WHEELS = {"micropip": "0.11.1", "packaging": "26.1"}
+PAGE_WHEELS = {"transformers-js-py": "0.19.10"}
+LLAMA_CPP = "llama-cpp-python==0.3.36"
+PYODIDE_CORE = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip"]
+# ONNX Runtime builds Transformers.js loads: asyncify serves both WASM and WebGPU in ORT 1.31.
+ORT_FILES = ["ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm"]
+VENDOR_FILES = {
+    "vendor/transformers.min.js": "@huggingface/transformers/dist/transformers.min.js",
+    "vendor/marked.esm.js": "marked/lib/marked.esm.js",
+    "vendor/purify.es.mjs": "dompurify/dist/purify.es.mjs",
+}
+
+
+class BuildError(Exception):
+    """A step failed: the message says what and how to fix it."""
+
+
+def say(message: str) -> None:
+    print(f"[pagellm] {message}", flush=True)
+
+
+def run(cmd: list[str], what: str, fix: str, **kwargs) -> None:
+    started = time.monotonic()
+    result = subprocess.run(cmd, **kwargs)
+    if result.returncode != 0:
+        raise BuildError(f"{what} failed (exit {result.returncode}). {fix}")
+    say(f"{what}: {time.monotonic() - started:.1f} s")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stamp_matches(stamp: Path, key: str) -> bool:
+    return stamp.exists() and stamp.read_text() == key
+
+
+# -- environments -----------------------------------------------------------------------------
+
+def in_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def venv_python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def ensure_venv() -> None:
+    """Create .venv with the pinned extras, then re-run this script inside it."""
+    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    stamp = VENV / ".pagellm-stamp"
+    if not stamp_matches(stamp, key):
+        if not venv_python().exists():
+            say("creating .venv")
+            run([sys.executable, "-m", "venv", str(VENV)], "creating .venv", "Install python3-venv.")
+        pip = [str(venv_python()), "-m", "pip", "--disable-pip-version-check"]
+        wheels = CACHE / "wheels"
+        wheels.mkdir(parents=True, exist_ok=True)
+        if not list(wheels.glob("llama_cpp_python-*.whl")):
+            # Built once from the sdist (about 15 min on 2 cores), then reused from this folder.
+            say(f"building {LLAMA_CPP} (once; ~15 min on 2 cores)")
+            run(pip + ["wheel", "--no-deps", LLAMA_CPP, "-w", str(wheels)], f"building {LLAMA_CPP}",
+                "It compiles llama.cpp: check gcc/cmake are installed and there is 1 GB free.",
+                env={**os.environ, "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2)})
+        say("installing Python dependencies into .venv")
+        run(pip + ["install", "--find-links", str(wheels), "-e", f"{ROOT}[build,test]"],
+            "pip install", "Check that PyPI is reachable (pip config) and retry.")
+        stamp.write_text(key)
+    if not in_venv():
+        os.execv(str(venv_python()), [str(venv_python()), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def ensure_npm() -> None:
+    lock = ROOT / "package-lock.json"
+    key = hashlib.sha256(lock.read_bytes()).hexdigest()
+    stamp = NODE / ".pagellm-stamp"
+    if stamp_matches(stamp, key):
+        return
+    if not shutil.which("npm"):
+        raise BuildError("npm is not installed: install Node.js 20 and npm (apt-get install -y nodejs npm).")
+    say("installing npm packages (npm ci)")
+    # --ignore-scripts: onnxruntime-node's post-install downloads from outside, and the page needs no Node runtime.
+    run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], "npm ci",
+        "Check that the npm registry is reachable and package-lock.json is intact.", cwd=ROOT)
+    stamp.write_text(key)
+
+
+# -- dist/ ------------------------------------------------------------------------------------
+
+def copy(src: Path, dest: Path) -> None:
+    """Copy (hard-link when possible: model files are large) unless dest is already the same file."""
+    if not src.exists():
+        raise BuildError(f"missing input {src.relative_to(ROOT) if src.is_relative_to(ROOT) else src}: "
+                         "run `npm ci --ignore-scripts` or rebuild the models.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        if dest.stat().st_ino == src.stat().st_ino:
+            return
+        same = dest.stat().st_size == src.stat().st_size and dest.stat().st_mtime_ns == src.stat().st_mtime_ns
+        if same:
+            return
+        dest.unlink()
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def pip_download(name: str, version: str, python_version: str | None = None) -> Path:
+    downloads = CACHE / "downloads"
+    found = list(downloads.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
+    if found:
+        return found[0]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(downloads),
+           f"{name}=={version}"]
+    if python_version:
+        cmd += ["--python-version", python_version]
+    run(cmd, f"downloading {name}=={version}", "Check that PyPI is reachable.")
+    found = list(downloads.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
+    if not found:
+        raise BuildError(f"pip downloaded no wheel for {name}=={version}.")
+    return found[0]
+
+
+def build_pagellm_wheel() -> Path:
+    """The pagellm wheel for the page, rebuilt only when pysrc/ or pyproject.toml change."""
+    sources = sorted(p for p in (ROOT / "pysrc").rglob("*.py")) + [ROOT / "pyproject.toml"]
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    out = CACHE / "pagellm-wheel" / digest.hexdigest()[:16]
+    found = list(out.glob("pagellm-*.whl"))
+    if found:
+        return found[0]
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        "building the pagellm wheel", "See the error above.")
+    # pip leaves a build/ folder behind when building in-tree.
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
+    return next(out.glob("pagellm-*.whl"))
+
+
+def write_pyodide(dist: Path) -> list[str]:
+    """Pyodide core plus a lock that lists only what is served, with the served files' sha256."""
+    src = NODE / "pyodide"
+    for name in PYODIDE_CORE:
+        copy(src / name, dist / "pyodide" / name)
+    lock = json.loads((src / "pyodide-lock.json").read_text())
+    served = {}
+    for name, version in PYODIDE_WHEELS.items():
+        wheel = pip_download(name, version, python_version="3.14")
+        entry = lock["packages"][name]
+        if entry["version"] != version:
+            raise BuildError(f"Pyodide's lock wants {name} {entry['version']}, build.py pins {version}: align them.")
+        copy(wheel, dist / "pyodide" / wheel.name)
+        served[name] = {**entry, "file_name": wheel.name, "sha256": sha256_file(wheel)}
+    lock["packages"] = served
+    (dist / "pyodide" / "pyodide-lock.json").write_text(json.dumps(lock, indent=1))
+    wheels = []
+    for name, version in PAGE_WHEELS.items():
+        wheel = pip_download(name, version)
+        copy(wheel, dist / "wheels" / wheel.name)
+        wheels.append(f"./wheels/{wheel.name}")
+    own = build_pagellm_wheel()
+    for old in (dist / "wheels").glob("pagellm-*.whl"):
+        old.unlink()
+    shutil.copy2(own, dist / "wheels" / own.name)
+    wheels.append(f"./wheels/{own.name}")
+    return wheels
+
+
+def write_models(dist: Path, model_ids: list[str] | None) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from models.catalog import load_catalog
+    from models.recipe import build_models
+
+    catalog = load_catalog()
+    wanted = model_ids or [m.id for m in catalog.models]
+    built = build_models(wanted)
+    entries = []
+    for model in catalog.models:
+        if model.id not in built:
+            continue
+        folder = built[model.id]
+        files = {}
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder).as_posix()
+            if path.is_file() and (rel.endswith(".json") and "/" not in rel or rel.startswith("onnx/")):
+                if rel == "recipe-report.json":
+                    continue
+                copy(path, dist / "models" / model.id / rel)
+                files[rel] = path.stat().st_size
+        entries.append({**model.to_dict(), "files": files})
+    default = catalog.default.id if catalog.default.id in built else entries[0]["id"]
+    index = {"default": default, "models": entries}
+    (dist / "models" / "catalog.json").write_text(json.dumps(index, indent=1))
+    return index
+
+
+def write_providers(dist: Path) -> None:
+    """The remote presets, from the Python package (one source of truth), for the page's picker."""
+    sys.path.insert(0, str(ROOT / "pysrc"))
+    from pagellm.providers import PROVIDERS
+
+    (dist / "providers.json").write_text(json.dumps([p.to_dict() for p in PROVIDERS.values()], indent=1))
+
+
+def write_manifest(dist: Path) -> dict:
+    """Every served file with its size and sha256 (hashes cached by size and mtime)."""
+    cache_file = CACHE / "hash-cache.json"
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    files = {}
+    for path in sorted(dist.rglob("*")):
+        if not path.is_file() or path.name == "manifest.json":
+            continue
+        stat = path.stat()
+        rel = path.relative_to(dist).as_posix()
+        key = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        if cache.get(rel, {}).get("key") != key:
+            cache[rel] = {"key": key, "sha256": sha256_file(path)}
+        files[rel] = {"size": stat.st_size, "sha256": cache[rel]["sha256"]}
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    cache_file.write_text(json.dumps(cache))
+    manifest = {"files": files, "total_bytes": sum(f["size"] for f in files.values())}
+    (dist / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def build(model_ids: list[str] | None = None) -> Path:
+    ensure_npm()
+    started = time.monotonic()
+    DIST.mkdir(exist_ok=True)
+    wheels = write_pyodide(DIST)
+    for rel, src in VENDOR_FILES.items():
+        copy(NODE / src, DIST / rel)
+    for name in ORT_FILES:
+        copy(NODE / "onnxruntime-web" / "dist" / name, DIST / "vendor" / "ort" / name)
+    pyscript = NODE / "@pyscript" / "core" / "dist"
+    for path in pyscript.iterdir():
+        if path.suffix in (".js", ".css") and path.is_file():
+            copy(path, DIST / "pyscript" / path.name)
+    web = ROOT / "web"
+    for path in web.rglob("*"):
+        if path.is_file():
+            shutil.copy2(path, DIST / path.relative_to(web))
+    config = json.loads((web / "pyscript.json").read_text())
+    config["packages"] = wheels
+    (DIST / "pyscript.json").write_text(json.dumps(config, indent=1))
+    write_providers(DIST)
+    write_models(DIST, model_ids)
+    manifest = write_manifest(DIST)
+    say(f"dist/ ready: {len(manifest['files'])} files, {manifest['total_bytes'] / 1e6:.1f} MB "
+        f"({time.monotonic() - started:.1f} s)")
+    return DIST
+
+
+# -- serving ----------------------------------------------------------------------------------
+
+def make_server(root: Path, port: int = 0, *, isolate: bool = True, prefix: str = "/", host: str = "127.0.0.1"):
+    """A threaded static server for dist/: right MIME types, optional COOP/COEP, optional sub-path."""
+    import functools
+    import http.server
+
+    prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        extensions_map = {
+            **http.server.SimpleHTTPRequestHandler.extensions_map,
+            ".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript",
+            ".json": "application/json", ".whl": "application/octet-stream", ".onnx": "application/octet-stream",
+            ".zip": "application/zip", ".toml": "text/plain", ".py": "text/plain",
+        }
+
+        def translate_path(self, path):
+            path = path.split("?", 1)[0].split("#", 1)[0]
+            if not path.startswith(prefix):
+                return str(root / "__outside_prefix__")
+            return super().translate_path("/" + path[len(prefix):])
+
+        def end_headers(self):
+            if isolate:
+                self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+                self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+                self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+            self.send_header("Cache-Control", "no-cache")
+            super().end_headers()
+
+        def log_message(self, *args):  # quiet: tests and serve print what matters
+            pass
+
+    handler = functools.partial(Handler, directory=str(root))
+    server = http.server.ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve(port: int) -> None:
+    server = make_server(DIST, port)
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    say(f"serving dist/ at {url}  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="build.py", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="write dist/")
+    serve_cmd = sub.add_parser("serve", help="build, then serve dist/ on localhost")
+    serve_cmd.add_argument("--port", type=int, default=8000)
+    sub.add_parser("test", help="build, then run pytest (extra args pass through)")
+    models_cmd = sub.add_parser("models", help="convert the catalog's models")
+    models_cmd.add_argument("ids", nargs="*")
+    sub.add_parser("bench", help="run the benchmarks (extra args pass through)")
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command not in ("test", "bench"):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+
+    try:
+        ensure_venv()
+        if args.command == "models":
+            sys.path.insert(0, str(ROOT))
+            from models.recipe import build_models
+            build_models(args.ids or None)
+        elif args.command == "build":
+            build()
+        elif args.command == "serve":
+            build()
+            serve(args.port)
+        elif args.command == "test":
+            build()
+            if not shutil.which("chromium"):
+                raise BuildError("Chromium is missing: install it with `apt-get install -y chromium`.")
+            return subprocess.call([sys.executable, "-m", "pytest", *rest], cwd=ROOT)
+        elif args.command == "bench":
+            build()
+            return subprocess.call([sys.executable, str(ROOT / "bench" / "run.py"), *rest], cwd=ROOT)
+    except BuildError as err:
+        print(f"[pagellm] error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

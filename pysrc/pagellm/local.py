@@ -1,0 +1,343 @@
+"""The local engine: a model running in this page through Transformers.js (Pyodide only).
+
+Every file comes from the site itself: Transformers.js is told never to look on a hub or CDN, and
+its fetches are resolved against the site's base URL (which also makes a sub-path deploy work).
+
+    engine = LocalEngine("smollm2-135m-instruct", site_url="https://me.github.io/pagellm/")
+    await engine.load(progress=lambda p: print(p.stage, p.fraction))
+    async for event in engine.stream(conversation, GenerationSettings(temperature=0)):
+        ...
+
+The choices that do not need a browser (device, dtype, generation options) are plain functions,
+unit-tested on CPython.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from .engine import Delta, Final, Progress, ProgressCallback, ReplyClock
+from .errors import DeviceError, GenerationError, ModelLoadError
+from .messages import Conversation
+from .settings import GenerationSettings
+from .stops import StopStrings
+
+DEVICES = ("auto", "webgpu", "wasm")
+# Which produced dtype suits each device: int8 MatMulInteger is fast in WASM; WebGPU has no int8
+# matmul kernels but runs 4-bit MatMulNBits natively.
+DTYPE_PREFERENCE = {"wasm": ("q8", "q4", "fp32"), "webgpu": ("q4", "fp32", "q8")}
+DTYPE_FILES = {"fp32": "model.onnx", "q8": "model_quantized.onnx", "q4": "model_q4.onnx"}
+CONFIG_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
+
+
+def choose_device(requested: str, webgpu_available: bool) -> tuple[str, str | None]:
+    """The device to run on, and a notice when the request could not be honoured."""
+    if requested not in DEVICES:
+        raise DeviceError(f"Unknown device {requested!r}: use one of {', '.join(DEVICES)}.")
+    if requested == "wasm":
+        return "wasm", None
+    if webgpu_available:
+        return "webgpu", None
+    if requested == "webgpu":
+        return "wasm", "WebGPU was requested but this browser granted no adapter: running on WebAssembly (CPU)."
+    return "wasm", None
+
+
+def choose_dtype(device: str, available: list[str] | tuple[str, ...]) -> str:
+    for dtype in DTYPE_PREFERENCE[device]:
+        if dtype in available:
+            return dtype
+    raise ModelLoadError(f"This model has none of the weight files {device} can run ({', '.join(DTYPE_PREFERENCE[device])}).")
+
+
+def generation_options(settings: GenerationSettings) -> dict:
+    """Transformers.js `generate()` options for these settings."""
+    options = {"max_new_tokens": settings.max_new_tokens, "repetition_penalty": settings.repetition_penalty}
+    if settings.greedy:
+        options["do_sample"] = False
+    else:
+        options.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k)
+    return options
+
+
+def download_files(dtype: str) -> list[str]:
+    return [*CONFIG_FILES, f"onnx/{DTYPE_FILES[dtype]}"]
+
+
+def explain_load_failure(model: str, message: str) -> ModelLoadError:
+    lowered = message.lower()
+    if "memory" in lowered or "allocation" in lowered or "out of bounds" in lowered:
+        return ModelLoadError(f"The model {model} does not fit in this device's memory.",
+                              hint="Choose a smaller model or a smaller dtype, or close other tabs.")
+    if "404" in message or "not found" in lowered or "could not locate" in lowered:
+        return ModelLoadError(f"A file of the model {model} is missing on the site: {message}",
+                              hint="Rebuild the site (python build.py build) or pick another model.")
+    if "unsupported model type" in lowered or "not supported" in lowered:
+        return ModelLoadError(f"The model {model} has an architecture Transformers.js cannot run: {message}")
+    return ModelLoadError(f"The model {model} could not be loaded: {message}")
+
+
+# -- browser side ----------------------------------------------------------------------------
+
+# Configures Transformers.js's env on the real JS object (transformers_js_py's wrapper hands out
+# copies). Fetches and cache keys are resolved against the site base, because inside a worker
+# relative URLs do not resolve; bytes are counted here so progress needs no extra probing request.
+_ENV_JS = r"""
+(T, base, onBytes) => {
+  const env = T.env;
+  env.allowLocalModels = true;
+  env.allowRemoteModels = false;
+  env.localModelPath = "/models/";
+  env.backends.onnx.wasm.wasmPaths = new URL("vendor/ort/", base).href;
+  const resolve = (url) => {
+    const text = String(url);
+    return text.startsWith("/") ? new URL(text.slice(1), base).href : new URL(text, base).href;
+  };
+  const counted = (response, url) => {
+    if (!response.ok || !response.body) return response;
+    const reader = response.body.getReader();
+    const body = new ReadableStream({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) { controller.close(); return; }
+        onBytes(url, value.byteLength);
+        controller.enqueue(value);
+      },
+      cancel(reason) { return reader.cancel(reason); },
+    });
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
+  env.fetch = async (url, init) => counted(await fetch(resolve(url), init), String(url));
+  const open = () => caches.open("pagellm-models");
+  env.useBrowserCache = false;
+  env.useCustomCache = typeof caches !== "undefined";
+  env.customCache = {
+    match: async (key) => (await open()).match(resolve(key)),
+    put: async (key, response) => { try { await (await open()).put(resolve(key), response); } catch (err) { console.warn("pagellm: model not cached:", err.message); } },
+  };
+  return env;
+}
+"""
+
+_transformers = None
+
+
+async def import_transformers(site_url: str):
+    """Transformers.js from the site (once per page), with its env pointed at the site."""
+    global _transformers
+    if _transformers is None:
+        from transformers_js_py import import_transformers_js
+
+        module = await import_transformers_js(site_url + "vendor/transformers.min.js")
+        _transformers = module.js_obj
+    return _transformers
+
+
+def page_base_url() -> str:
+    """The site's base URL: in a worker `js.location` is a blob: URL, so ask the page."""
+    import js
+
+    href = str(js.location.href)
+    if href.startswith("blob:"):
+        from pyscript import window  # needs cross-origin isolation; the page passes site_url otherwise
+
+        href = str(window.location.href)
+    return href.split("?")[0].split("#")[0].rsplit("/", 1)[0] + "/"
+
+
+async def webgpu_adapter_info() -> dict | None:
+    """The WebGPU adapter the browser grants, or None: asked for, never assumed."""
+    import js
+
+    gpu = getattr(js.navigator, "gpu", None)
+    if gpu is None:
+        return None
+    try:
+        adapter = await gpu.requestAdapter()
+    except Exception:
+        return None
+    if adapter is None:
+        return None
+    info = getattr(adapter, "info", None)
+    return {
+        "fallback": bool(getattr(info, "isFallbackAdapter", False) or getattr(adapter, "isFallbackAdapter", False)),
+        "vendor": str(getattr(info, "vendor", "") or ""),
+    }
+
+
+class LocalEngine:
+    """A Transformers.js causal LM running in the page (WebGPU or WebAssembly)."""
+
+    def __init__(self, model: str, *, site_url: str | None = None, device: str = "auto", dtype: str | None = None,
+                 dtypes: tuple[str, ...] = ("q8", "q4", "fp32"), file_sizes: dict | None = None,
+                 context_length: int = 2048, name: str | None = None):
+        if device not in DEVICES:
+            raise DeviceError(f"Unknown device {device!r}: use one of {', '.join(DEVICES)}.")
+        self.model_id = model
+        self.name = name or model
+        self.site_url = site_url
+        self.requested_device = device
+        self.requested_dtype = dtype
+        self.dtypes = tuple(dtypes)
+        self.file_sizes = file_sizes or {}
+        self.context_length = context_length
+        self.device: str | None = None
+        self.dtype: str | None = None
+        self.notice: str | None = None
+        self.load_seconds: float | None = None
+        self._tokenizer = None
+        self._model = None
+        self._stopper = None
+        self._cancelled = False
+
+    async def load(self, progress: ProgressCallback | None = None) -> None:
+        if sys.platform != "emscripten":
+            raise DeviceError("LocalEngine runs inside a browser page (Pyodide). On CPython use RemoteEngine.")
+        from pyodide.ffi import create_proxy, to_js
+        from pyodide.code import run_js
+        import js
+
+        started = time.perf_counter()
+        report = progress or (lambda p: None)
+        self.site_url = self.site_url or page_base_url()
+        report(Progress("Loading Transformers.js"))
+        T = await import_transformers(self.site_url)
+
+        adapter = await webgpu_adapter_info() if self.requested_device != "wasm" else None
+        self.device, self.notice = choose_device(self.requested_device, adapter is not None)
+        self.dtype = self.requested_dtype or choose_dtype(self.device, self.dtypes)
+        if self.device == "webgpu" and adapter and adapter["fallback"]:
+            self.notice = "WebGPU runs on a software adapter here (no GPU): expect it to be slower than WebAssembly."
+
+        total = sum(self.file_sizes.get(f, 0) for f in download_files(self.dtype)) or None
+        loaded = {"bytes": 0, "last": 0.0}
+
+        def on_bytes(url, count):
+            loaded["bytes"] += count
+            now = time.perf_counter()
+            if now - loaded["last"] > 0.1:  # ~10 updates a second are plenty for a progress bar
+                loaded["last"] = now
+                report(Progress("Downloading model", loaded["bytes"], total, str(url)))
+
+        on_bytes_proxy = create_proxy(on_bytes)
+        run_js(_ENV_JS)(T, self.site_url, on_bytes_proxy)
+        try:
+            await self._load_weights(T, to_js, js, report)
+        except Exception as err:  # a WebGPU session that fails still leaves WebAssembly
+            if self.device == "webgpu" and self.requested_device == "auto":
+                self.notice = f"WebGPU failed ({_js_message(err)}): running on WebAssembly (CPU) instead."
+                self.device, self.dtype = "wasm", self.requested_dtype or choose_dtype("wasm", self.dtypes)
+                await self._load_weights(T, to_js, js, report)
+            else:
+                raise explain_load_failure(self.model_id, _js_message(err)) from None
+        finally:
+            report(Progress("Ready", 1, 1))
+        self.load_seconds = time.perf_counter() - started
+
+    async def _load_weights(self, T, to_js, js, report) -> None:
+        options = to_js({"device": self.device, "dtype": self.dtype}, dict_converter=js.Object.fromEntries)
+        try:
+            self._tokenizer = await T.AutoTokenizer.from_pretrained(self.model_id)
+            report(Progress("Preparing the model (ONNX Runtime session)"))
+            self._model = await T.AutoModelForCausalLM.from_pretrained(self.model_id, options)
+        except Exception as err:
+            raise explain_load_failure(self.model_id, _js_message(err)) from None
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        from pyodide.ffi import to_js
+        import js
+
+        ids = self._tokenizer.apply_chat_template(
+            to_js(messages, dict_converter=js.Object.fromEntries),
+            to_js({"add_generation_prompt": True, "tokenize": True, "return_tensor": False}, dict_converter=js.Object.fromEntries))
+        return int(ids.length)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self._stopper is not None:
+            self._stopper.interrupt()
+
+    async def stream(self, conversation: Conversation, settings: GenerationSettings):
+        if self._model is None:
+            raise ModelLoadError("Load a model before sending a message.")
+        from pyodide.ffi import create_proxy, to_js
+        import js
+
+        T = _transformers
+        self._cancelled = False
+        messages = conversation.trimmed(self.count_tokens, self.context_length - settings.max_new_tokens)
+        inputs = self._tokenizer.apply_chat_template(
+            to_js(messages, dict_converter=js.Object.fromEntries),
+            to_js({"add_generation_prompt": True, "return_dict": True}, dict_converter=js.Object.fromEntries))
+        prompt_tokens = int(inputs.input_ids.dims[1])
+
+        queue: asyncio.Queue = asyncio.Queue()
+        clock = ReplyClock()
+        stops = StopStrings(settings.stop)
+        stopped_by_string = False
+
+        def on_text(text):
+            queue.put_nowait(str(text))
+
+        def on_tokens(tokens):
+            clock.token(int(tokens.length))
+
+        text_proxy, token_proxy = create_proxy(on_text), create_proxy(on_tokens)
+        streamer = T.TextStreamer.new(self._tokenizer, to_js(
+            {"skip_prompt": True, "skip_special_tokens": True, "callback_function": text_proxy,
+             "token_callback_function": token_proxy}, dict_converter=js.Object.fromEntries))
+        self._stopper = T.InterruptableStoppingCriteria.new()
+        if self._cancelled:
+            self._stopper.interrupt()
+        options = js.Object.assign(js.Object.new(), inputs, to_js(
+            {**generation_options(settings), "streamer": streamer, "stopping_criteria": self._stopper},
+            dict_converter=js.Object.fromEntries))
+        done = object()
+        generation = asyncio.ensure_future(self._model.generate(options))
+        generation.add_done_callback(lambda _: queue.put_nowait(done))
+        try:
+            while (item := await queue.get()) is not done:
+                if stopped_by_string:
+                    continue
+                emit, hit = stops.feed(item)
+                if emit:
+                    yield Delta(emit)
+                if hit:
+                    stopped_by_string = True
+                    self._stopper.interrupt()
+            try:
+                generation.result()
+            except Exception as err:
+                raise _generation_error(err) from None
+            tail = stops.flush() if not stopped_by_string else ""
+            if tail:
+                yield Delta(tail)
+            if stopped_by_string:
+                reason = "stop"
+            elif self._cancelled:
+                reason = "cancelled"
+            else:
+                reason = "length" if clock.tokens >= settings.max_new_tokens else "stop"
+            yield clock.final(reason, prompt_tokens=prompt_tokens)
+        finally:
+            if not generation.done():
+                self._stopper.interrupt()
+            self._stopper = None
+            text_proxy.destroy()
+            token_proxy.destroy()
+
+
+def _js_message(err: Exception) -> str:
+    message = str(err)
+    for prefix in ("Error: ", "JsException: "):
+        message = message.replace(prefix, "")
+    return message.strip() or type(err).__name__
+
+
+def _generation_error(err: Exception) -> Exception:
+    message = _js_message(err)
+    if "memory" in message.lower():
+        return GenerationError("The model ran out of memory while answering.", hint="Shorten the conversation or use a smaller model.")
+    return GenerationError(f"The model failed while answering: {message}")

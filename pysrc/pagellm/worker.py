@@ -1,0 +1,172 @@
+"""The page's engine side, run in a PyScript worker: it owns conversations and engines.
+
+The page sends JSON messages (init, load, send, regenerate, stop, models) and gets JSON events back
+(ready, progress, loaded, accepted, delta, done, error, models). ``WorkerApp`` knows nothing of the
+browser: ``post`` is any callable, so it is unit-tested on CPython with a fake engine.
+
+    app = WorkerApp(post=print, make_local=..., make_remote=...)
+    await app.handle({"type": "send", "text": "Hi", "conversation": {...}, "settings": {}, "backend": {...}})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Callable
+
+from .engine import Delta, Final
+from .errors import InputError, PagellmError
+from .messages import Conversation
+from .settings import GenerationSettings
+
+
+class WorkerApp:
+    def __init__(self, post: Callable[[dict], None], make_local: Callable, make_remote: Callable,
+                 detect_webgpu: Callable | None = None):
+        self.post = post
+        self.make_local = make_local      # (model entry dict, device, site_url) -> engine
+        self.make_remote = make_remote    # (backend config dict) -> engine
+        self.detect_webgpu = detect_webgpu
+        self.site_url: str | None = None
+        self.catalog: dict = {"models": []}
+        self.local = None
+        self.local_key: tuple | None = None
+        self.active = None                # the engine streaming now, for stop
+        self.remote_cache: dict = {}
+
+    async def handle(self, message: dict) -> None:
+        kind = message.get("type")
+        handler = getattr(self, f"on_{kind}", None)
+        if handler is None:
+            self.post({"type": "error", "code": "bad_input", "message": f"Unknown request {kind!r}."})
+            return
+        try:
+            await handler(message)
+        except PagellmError as err:
+            self.post({"type": "error", **err.to_dict(), "field": getattr(err, "field", None),
+                       "stage": "load" if kind == "load" else kind})
+        except Exception as err:  # a bug, not a user error: say so instead of hanging the page
+            self.post({"type": "error", "code": "internal", "stage": kind,
+                       "message": f"Internal error in pagellm ({type(err).__name__}: {err})."})
+
+    async def on_init(self, message: dict) -> None:
+        self.site_url = message.get("base")
+        self.catalog = message.get("catalog") or {"models": []}
+        webgpu = bool(await self.detect_webgpu()) if self.detect_webgpu else False
+        from . import __version__
+
+        self.post({"type": "ready", "webgpu": webgpu, "version": __version__})
+
+    def model_entry(self, model_id: str) -> dict:
+        for entry in self.catalog.get("models", []):
+            if entry["id"] == model_id:
+                return entry
+        known = ", ".join(e["id"] for e in self.catalog.get("models", [])) or "none"
+        raise InputError(f"Unknown model {model_id!r}: this site offers {known}.")
+
+    async def on_load(self, message: dict) -> None:
+        entry = self.model_entry(message.get("model") or self.catalog.get("default", ""))
+        device = message.get("device") or "auto"
+        engine = self.make_local(entry, device, self.site_url)
+        await engine.load(progress=lambda p: self.post({"type": "progress", **p.to_dict()}))
+        self.local, self.local_key = engine, (entry["id"], device)
+        self.post({"type": "loaded", "model": entry["id"], "name": entry.get("name", entry["id"]),
+                   "device": engine.device, "dtype": engine.dtype, "notice": engine.notice,
+                   "seconds": engine.load_seconds or 0.0})
+
+    def engine_for(self, backend: dict):
+        if backend.get("kind") == "remote":
+            return self.make_remote(backend)
+        if self.local is None:
+            raise InputError("The local model is not loaded yet: wait for it, or press Load model.")
+        return self.local
+
+    async def on_send(self, message: dict) -> None:
+        conversation = Conversation.from_dict(message.get("conversation") or {})
+        settings = GenerationSettings.from_dict(message.get("settings"))
+        engine = self.engine_for(message.get("backend") or {})
+        conversation.add_user(message.get("text", ""))
+        self.post({"type": "accepted", "conversation": conversation.to_dict()})
+        await self.reply(engine, conversation, settings)
+
+    async def on_regenerate(self, message: dict) -> None:
+        conversation = Conversation.from_dict(message.get("conversation") or {})
+        settings = GenerationSettings.from_dict(message.get("settings"))
+        engine = self.engine_for(message.get("backend") or {})
+        conversation.drop_last_reply()
+        self.post({"type": "accepted", "conversation": conversation.to_dict()})
+        await self.reply(engine, conversation, settings)
+
+    async def reply(self, engine, conversation: Conversation, settings: GenerationSettings) -> None:
+        """Stream one reply; whatever happens, the conversation that comes back is consistent."""
+        content, reasoning, final = [], [], None
+        self.active = engine
+        try:
+            async for event in engine.stream(conversation, settings):
+                if isinstance(event, Delta):
+                    (reasoning if event.kind == "reasoning" else content).append(event.text)
+                    self.post({"type": "delta", "text": event.text, "kind": event.kind})
+                elif isinstance(event, Final):
+                    final = event
+        except PagellmError as err:
+            reply = conversation.add_assistant("".join(content), status="error")
+            reply.meta["error"] = str(err)
+            if reasoning:
+                reply.meta["reasoning"] = "".join(reasoning)
+            self.post({"type": "error", **err.to_dict(), "conversation": conversation.to_dict()})
+            return
+        finally:
+            self.active = None
+        status = "stopped" if final and final.finish_reason == "cancelled" else "complete"
+        reply = conversation.add_assistant("".join(content), status=status)
+        if reasoning:
+            reply.meta["reasoning"] = "".join(reasoning)
+        if final:
+            reply.meta["stats"] = final.to_dict()
+        self.post({"type": "done", "conversation": conversation.to_dict(), "final": final.to_dict() if final else None})
+
+    async def on_stop(self, message: dict) -> None:
+        if self.active is not None:
+            self.active.cancel()
+
+    async def on_models(self, message: dict) -> None:
+        engine = self.make_remote(message.get("backend") or {})
+        ids = await engine.list_models()
+        self.post({"type": "models", "ids": list(ids)})
+
+
+def _make_local(entry: dict, device: str, site_url: str):
+    from .local import LocalEngine
+
+    return LocalEngine(entry["id"], site_url=site_url, device=device, dtypes=tuple(entry.get("dtypes", ())),
+                       file_sizes=entry.get("files", {}), context_length=entry.get("context_length", 2048),
+                       name=entry.get("name"))
+
+
+def _make_remote(backend: dict):
+    from .remote import RemoteEngine
+
+    return RemoteEngine(backend.get("base_url", ""), backend.get("model", ""), api_key=backend.get("api_key") or None,
+                        provider=backend.get("provider") or "custom")
+
+
+def serve_worker() -> None:
+    """Connect a WorkerApp to this PyScript worker's messages (called by web/worker.py)."""
+    from polyscript import xworker
+    from pyodide.ffi import create_proxy
+
+    from .local import webgpu_adapter_info
+
+    app = WorkerApp(post=lambda event: xworker.postMessage(json.dumps(event)),
+                    make_local=_make_local, make_remote=_make_remote, detect_webgpu=webgpu_adapter_info)
+    tasks = set()
+
+    def on_message(event):
+        # Each request runs as its own task, so "stop" is handled while a reply streams.
+        task = asyncio.ensure_future(app.handle(json.loads(event.data)))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    xworker.onmessage = create_proxy(on_message)
+    app.post({"type": "booted"})
+

@@ -1,0 +1,58 @@
+"""A small page object for the chat page, speaking only the data-testid contract (DESIGN.md)."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+BOOT_TIMEOUT = 120_000  # ms: Pyodide boot on a busy 2-core machine
+REPLY_TIMEOUT = 120_000
+
+
+class ChatPage:
+    def __init__(self, page: Page, base_url: str):
+        self.page = page
+        self.base_url = base_url
+
+    def open(self, query: str = "model=tiny-random&device=wasm", *, wait_ready: bool = True) -> "ChatPage":
+        self.page.goto(f"{self.base_url}?{query}" if query else self.base_url)
+        if wait_ready:
+            self.wait_state("ready", BOOT_TIMEOUT)
+        return self
+
+    def by(self, testid: str):
+        return self.page.get_by_test_id(testid)
+
+    @property
+    def state(self) -> str:
+        return self.page.locator("html").get_attribute("data-state")
+
+    def wait_state(self, state: str, timeout: float = REPLY_TIMEOUT) -> None:
+        expect(self.page.locator("html")).to_have_attribute("data-state", state, timeout=timeout)
+
+    def set_setting(self, testid: str, value) -> None:
+        field = self.by(testid)
+        field.fill(str(value))
+        field.dispatch_event("change")
+
+    def send(self, text: str) -> None:
+        self.by("prompt").fill(text)
+        self.by("send").click()
+
+    def ask(self, text: str, *, max_tokens: int | None = 24, temperature: float | None = 0) -> str:
+        """Send and wait for the reply to finish; returns the last assistant message's text."""
+        if max_tokens is not None:
+            self.set_setting("max-tokens", max_tokens)
+        if temperature is not None:
+            self.set_setting("temperature", temperature)
+        before = self.messages("assistant").count()
+        self.send(text)
+        expect(self.messages("assistant")).to_have_count(before + 1, timeout=REPLY_TIMEOUT)
+        self.wait_state("ready")
+        return self.messages("assistant").last.locator(".content").inner_text()
+
+    def messages(self, role: str | None = None):
+        selector = self.by("message")
+        return selector.and_(self.page.locator(f"[data-role={role}]")) if role else selector
+
+    def error_text(self) -> str:
+        return self.by("error").inner_text()

@@ -1,0 +1,126 @@
+"""The worker's controller, driven like the page drives it, with a scripted engine."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pagellm.engine import Delta, Final, Progress
+from pagellm.errors import NetworkError
+from pagellm.worker import WorkerApp
+
+CATALOG = {"default": "tiny", "models": [{"id": "tiny", "name": "Tiny", "dtypes": ["q8"]}]}
+
+
+class ScriptedEngine:
+    def __init__(self, pieces=("Hel", "lo"), fail_after=None):
+        self.pieces, self.fail_after = pieces, fail_after
+        self.device, self.dtype, self.notice, self.load_seconds = "wasm", "q8", None, 0.1
+        self.cancelled = False
+        self.seen = None
+
+    async def load(self, progress=None):
+        progress(Progress("Downloading model", 5, 10))
+
+    async def stream(self, conversation, settings):
+        self.seen = conversation.for_model()
+        for index, piece in enumerate(self.pieces):
+            if index == self.fail_after:
+                raise NetworkError("The server went away.")
+            if self.cancelled:
+                yield Final("cancelled", index)
+                return
+            yield Delta(piece)
+            await asyncio.sleep(0)
+        yield Final("stop", len(self.pieces))
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def make_app(engine):
+    events = []
+    app = WorkerApp(post=events.append, make_local=lambda entry, device, url: engine, make_remote=lambda b: engine)
+    return app, events
+
+
+def run(app, *messages):
+    async def go():
+        for message in messages:
+            await app.handle(message)
+    asyncio.run(go())
+
+
+def send(text="Hi", **extra):
+    return {"type": "send", "text": text, "conversation": {"messages": []}, "settings": {},
+            "backend": {"kind": "local"}, **extra}
+
+
+def test_load_then_send_streams_and_returns_the_conversation():
+    app, events = make_app(ScriptedEngine())
+    run(app, {"type": "init", "base": "http://x/", "catalog": CATALOG}, {"type": "load", "model": "tiny"}, send())
+    kinds = [e["type"] for e in events]
+    assert kinds == ["ready", "progress", "loaded", "accepted", "delta", "delta", "done"]
+    assert events[1]["fraction"] == 0.5
+    done = events[-1]
+    assert [m["content"] for m in done["conversation"]["messages"]] == ["Hi", "Hello"]
+    assert done["final"]["finish_reason"] == "stop"
+
+
+def test_send_before_load_is_a_clear_error_and_loses_nothing():
+    app, events = make_app(ScriptedEngine())
+    run(app, {"type": "init", "catalog": CATALOG}, send())
+    assert events[-1]["type"] == "error" and "not loaded yet" in events[-1]["message"]
+
+
+def test_bad_settings_name_the_field_before_anything_is_sent():
+    app, events = make_app(ScriptedEngine())
+    run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "tiny"},
+        send(settings={"temperature": "9"}))
+    error = events[-1]
+    assert error["type"] == "error" and error["field"] == "temperature"
+    assert "accepted" not in [e["type"] for e in events]
+
+
+def test_an_engine_failure_keeps_the_partial_reply_marked():
+    app, events = make_app(ScriptedEngine(pieces=("Par", "tial", "x"), fail_after=2))
+    run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "tiny"}, send())
+    error = events[-1]
+    assert error["type"] == "error" and error["code"] == "network"
+    reply = error["conversation"]["messages"][-1]
+    assert reply["content"] == "Partial" and reply["status"] == "error" and reply["meta"]["error"]
+
+
+def test_stop_while_streaming_keeps_the_reply_marked_stopped():
+    engine = ScriptedEngine(pieces=tuple("abcdefgh"))
+    app, events = make_app(engine)
+
+    async def go():
+        await app.handle({"type": "init", "catalog": CATALOG})
+        await app.handle({"type": "load", "model": "tiny"})
+        task = asyncio.ensure_future(app.handle(send()))
+        while not any(e["type"] == "delta" for e in events):
+            await asyncio.sleep(0)
+        await app.handle({"type": "stop"})
+        await task
+    asyncio.run(go())
+    done = events[-1]
+    reply = done["conversation"]["messages"][-1]
+    assert done["final"]["finish_reason"] == "cancelled" and reply["status"] == "stopped"
+    assert 0 < len(reply["content"]) < 8
+
+
+def test_regenerate_replaces_the_last_reply():
+    engine = ScriptedEngine()
+    app, events = make_app(engine)
+    conversation = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "old"}]}
+    run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "tiny"},
+        {"type": "regenerate", "conversation": conversation, "settings": {}, "backend": {"kind": "local"}})
+    assert engine.seen == [{"role": "user", "content": "Q"}]
+    assert [m["content"] for m in events[-1]["conversation"]["messages"]] == ["Q", "Hello"]
+
+
+def test_unknown_model_and_unknown_request():
+    app, events = make_app(ScriptedEngine())
+    run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "nope"}, {"type": "dance"})
+    assert "Unknown model 'nope'" in events[-2]["message"] and events[-2]["stage"] == "load"
+    assert "Unknown request" in events[-1]["message"]

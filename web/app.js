@@ -1,0 +1,523 @@
+// The page's view: binds the DOM to the Python worker that owns the conversation and the engines.
+// It renders what Python sends, saves it, and forwards what the user does. No model logic lives here.
+import { marked } from "./vendor/marked.esm.js";
+import DOMPurify from "./vendor/purify.es.mjs";
+
+const $ = (id) => document.getElementById(id);
+const root = document.documentElement;
+const params = new URLSearchParams(location.search);
+const store = window.localStorage;
+const SAVE_KEY = "pagellm:conversation";
+const SETTINGS_KEY = "pagellm:settings";
+const KEYS_KEY = "pagellm:keys";
+
+const ui = {
+  prompt: $("prompt"), send: $("send"), stop: $("stop"), messages: $("messages"), stats: $("stats"),
+  error: $("error"), errorText: $("error-text"), progress: $("progress"), progressText: $("progress-text"),
+  model: $("local-model"), device: $("device"), deviceChoice: $("device-choice"), deviceNote: $("device-note"),
+  provider: $("provider"), baseUrl: $("remote-base-url"), apiKey: $("remote-api-key"), remoteModel: $("remote-model"),
+  rememberKey: $("remember-key"), backend: $("backend"), title: $("chat-title"),
+};
+const settingFields = {
+  temperature: $("temperature"), max_new_tokens: $("max-tokens"), top_p: $("top-p"), top_k: $("top-k"),
+  repetition_penalty: $("repetition-penalty"), seed: $("seed"),
+};
+
+const state = {
+  worker: null, pythonReady: false, modelReady: false, busy: false,
+  catalog: null, providers: [], conversation: null, streaming: null, lastSaved: 0,
+  keys: new Map(),      // base URL -> API key, in memory; a key is only ever shown for its own URL
+};
+
+// ---------------------------------------------------------------------------------------------
+// Rendering: model text is markdown made safe by DOMPurify. Nothing the model writes can load a
+// resource or run script: images, media, forms, frames and styles are removed before insertion.
+const PURIFY = {
+  FORBID_TAGS: ["img", "style", "form", "input", "button", "iframe", "video", "audio", "source", "picture",
+    "svg", "math", "object", "embed", "link", "meta", "base", "textarea", "select"],
+  FORBID_ATTR: ["style", "srcset", "src", "action", "formaction", "background", "poster"],
+  ALLOW_DATA_ATTR: false,
+};
+marked.use({ gfm: true, breaks: true });
+
+function renderMarkdown(text) {
+  const html = DOMPurify.sanitize(marked.parse(text), PURIFY);
+  const fragment = document.createElement("div");
+  fragment.innerHTML = html;
+  for (const link of fragment.querySelectorAll("a")) {
+    link.target = "_blank";
+    link.rel = "noopener noreferrer nofollow";
+  }
+  for (const pre of fragment.querySelectorAll("pre")) {
+    const copy = document.createElement("button");
+    copy.type = "button";
+    copy.className = "copy-code";
+    copy.textContent = "Copy";
+    copy.addEventListener("click", () => copyText(pre.querySelector("code")?.textContent ?? pre.textContent, copy));
+    pre.append(copy);
+  }
+  return fragment.childNodes;
+}
+
+function copyText(text, button) {
+  navigator.clipboard?.writeText(text).then(
+    () => { button.textContent = "Copied"; setTimeout(() => (button.textContent = "Copy"), 1200); },
+    () => showError("The browser did not allow copying to the clipboard."),
+  );
+}
+
+function messageElement(role, status = "complete") {
+  const item = $("message-template").content.firstElementChild.cloneNode(true);
+  item.dataset.role = role;
+  item.dataset.status = status;
+  item.querySelector(".role").textContent = { user: "You", assistant: "Assistant", system: "System", error: "Error" }[role];
+  return item;
+}
+
+function fillContent(item, message) {
+  const content = item.querySelector(".content");
+  if (item.dataset.role === "assistant") {
+    const parts = [];
+    if (message.meta?.reasoning) {
+      const details = document.createElement("details");
+      details.className = "reasoning";
+      details.innerHTML = "<summary>Reasoning</summary>";
+      details.append(document.createTextNode(message.meta.reasoning));
+      parts.push(details);
+    }
+    content.replaceChildren(...parts, ...renderMarkdown(message.content));
+  } else {
+    content.style.whiteSpace = "pre-wrap";
+    content.textContent = message.content;
+  }
+}
+
+function renderConversation() {
+  const conversation = state.conversation;
+  const items = [];
+  conversation.messages.forEach((message, index) => {
+    if (message.content || message.status !== "error") {
+      const item = messageElement(message.role, message.status);
+      fillContent(item, message);
+      addActions(item, message, index === conversation.messages.length - 1);
+      items.push(item);
+    }
+    if (message.meta?.error) {
+      const notice = messageElement("error");
+      notice.querySelector(".content").textContent = message.meta.error;
+      items.push(notice);
+    }
+  });
+  ui.messages.replaceChildren(...items);
+  ui.title.textContent = conversation.title || "New chat";
+  scrollToEnd();
+}
+
+function addActions(item, message, isLast) {
+  const actions = item.querySelector(".message-actions");
+  if (message.role !== "assistant") return;
+  const copy = document.createElement("button");
+  copy.type = "button";
+  copy.textContent = "Copy";
+  copy.dataset.testid = "copy";
+  copy.addEventListener("click", () => copyText(message.content, copy));
+  actions.append(copy);
+  if (isLast) {
+    const again = document.createElement("button");
+    again.type = "button";
+    again.textContent = "Regenerate";
+    again.dataset.testid = "regenerate";
+    again.addEventListener("click", regenerate);
+    actions.append(again);
+  }
+}
+
+function scrollToEnd() {
+  const list = ui.messages;
+  if (list.scrollHeight - list.scrollTop - list.clientHeight < 120 || !state.streaming) list.scrollTop = list.scrollHeight;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saved state. Keys are never part of it unless the user ticked "remember on this device".
+function newConversation() {
+  return { id: crypto.randomUUID?.() ?? String(Date.now()), title: "", system_prompt: ui_systemPrompt(), messages: [] };
+}
+function ui_systemPrompt() { return $("system-prompt").value; }
+
+function loadJSON(key) {
+  try { return JSON.parse(store.getItem(key)); } catch { return null; }
+}
+function saveJSON(key, value) {
+  try { store.setItem(key, JSON.stringify(value)); } catch (err) {
+    showError(`Could not save in this browser (${err.name}): the chat works but will not survive a reload.`);
+  }
+}
+
+function saveConversation() {
+  saveJSON(SAVE_KEY, state.conversation);
+}
+
+// While a reply streams, keep a copy marked "interrupted": a reload mid-reply then shows what came so far.
+function savePartial() {
+  const now = performance.now();
+  if (now - state.lastSaved < 400) return;
+  state.lastSaved = now;
+  const s = state.streaming;
+  saveJSON(SAVE_KEY, { ...state.conversation, messages: [...state.conversation.messages,
+    { role: "assistant", content: s.text, status: "interrupted", created: Date.now() / 1000,
+      meta: s.reasoning ? { reasoning: s.reasoning } : {} }] });
+}
+
+function readSettingsForm() {
+  const settings = {};
+  for (const [name, input] of Object.entries(settingFields)) {
+    if (input.value !== "") settings[name] = input.value;
+  }
+  return settings;
+}
+
+function saveSettings() {
+  const saved = {
+    backend: backendValue(), model: ui.model.value, device: ui.deviceChoice.value, provider: ui.provider.value,
+    base_url: ui.baseUrl.value, remote_model: ui.remoteModel.value, system_prompt: ui_systemPrompt(),
+    remember_key: ui.rememberKey.checked, form: readSettingsForm(),
+  };
+  saveJSON(SETTINGS_KEY, saved);
+  if (ui.rememberKey.checked) saveJSON(KEYS_KEY, Object.fromEntries(state.keys));
+  else store.removeItem(KEYS_KEY);
+}
+
+function restoreSettings() {
+  const saved = loadJSON(SETTINGS_KEY) || {};
+  if (saved.form) for (const [name, value] of Object.entries(saved.form)) if (settingFields[name]) settingFields[name].value = value;
+  if (saved.system_prompt) $("system-prompt").value = saved.system_prompt;
+  if (saved.device) ui.deviceChoice.value = saved.device;
+  ui.rememberKey.checked = !!saved.remember_key;
+  for (const [url, key] of Object.entries(loadJSON(KEYS_KEY) || {})) state.keys.set(url, key);
+  setBackend(params.get("backend") || saved.backend || "local");
+  if (params.get("device")) ui.deviceChoice.value = params.get("device");
+  return saved;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backend switch and remote settings.
+function backendValue() { return ui.backend.value; }
+
+function setBackend(value) {
+  ui.backend.value = value;
+  ui.backend.textContent = value;
+  document.body.dataset.backend = value;
+  for (const radio of document.querySelectorAll("input[name=backend-choice]")) radio.checked = radio.value === value;
+}
+
+function normalisedUrl(url) { return url.trim().replace(/\/+$/, ""); }
+
+function showKeyForUrl() {
+  ui.apiKey.value = state.keys.get(normalisedUrl(ui.baseUrl.value)) || "";
+}
+
+function applyProvider(id, { keepUrl = false } = {}) {
+  const preset = state.providers.find((p) => p.id === id) || state.providers.at(-1);
+  if (!preset) return;
+  ui.provider.value = preset.id;
+  if (!keepUrl || !ui.baseUrl.value) ui.baseUrl.value = preset.base_url || "";
+  if (!keepUrl || !ui.remoteModel.value) ui.remoteModel.value = preset.example_model || "";
+  $("provider-note").textContent = [preset.needs_key ? "Needs an API key." : "No key needed.", preset.cors_note || ""].join(" ");
+  showKeyForUrl();
+}
+
+function backendConfig() {
+  if (backendValue() === "local") {
+    return { kind: "local", model: ui.model.value, device: ui.deviceChoice.value };
+  }
+  const base_url = ui.baseUrl.value.trim();
+  return { kind: "remote", provider: ui.provider.value, base_url, model: ui.remoteModel.value.trim(),
+    api_key: state.keys.get(normalisedUrl(base_url)) || "" };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors, progress, state.
+function showError(message) {
+  ui.errorText.textContent = message;
+  ui.error.hidden = false;
+}
+function clearError() {
+  ui.error.hidden = true;
+  ui.errorText.textContent = "";
+  for (const input of document.querySelectorAll("[aria-invalid=true]")) input.removeAttribute("aria-invalid");
+}
+
+function setPageState(value) {
+  root.dataset.state = value;
+  const canSend = state.pythonReady && !state.busy && (backendValue() === "remote" || state.modelReady);
+  ui.send.disabled = !canSend;
+  ui.stop.disabled = !state.busy;
+}
+
+function showProgress(fraction, text) {
+  if (fraction == null) ui.progress.removeAttribute("value");
+  else ui.progress.value = Math.max(0, Math.min(1, fraction));
+  ui.progressText.textContent = text;
+}
+
+function formatBytes(n) {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1e3)} kB`;
+}
+
+function showStats(final) {
+  if (!final) { ui.stats.textContent = ""; return; }
+  const parts = [`${final.completion_tokens} tokens`];
+  if (final.time_to_first_token != null) parts.push(`first token ${final.time_to_first_token.toFixed(2)} s`);
+  if (final.tokens_per_second != null) parts.push(`${final.tokens_per_second.toFixed(1)} tok/s`);
+  if (final.finish_reason === "cancelled") parts.push("stopped");
+  else if (final.finish_reason === "length") parts.push("hit the token limit");
+  ui.stats.textContent = parts.join(" · ");
+  ui.stats.dataset.tokens = final.completion_tokens;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Talking to the worker.
+function post(message) {
+  state.worker.postMessage(JSON.stringify(message));
+}
+
+const handlers = {
+  ready(msg) {
+    state.pythonReady = true;
+    showProgress(1, `Python ready in ${(performance.now() / 1000).toFixed(1)} s`);
+    root.dataset.webgpu = msg.webgpu ? "available" : "unavailable";
+    if (!msg.webgpu) ui.deviceChoice.querySelector("option[value=webgpu]").textContent = "WebGPU (not available here)";
+    if (backendValue() === "local") loadModel();
+    else setPageState("ready");
+  },
+  progress(msg) {
+    const done = msg.total ? ` — ${formatBytes(msg.loaded)} of ${formatBytes(msg.total)}` : "";
+    showProgress(msg.fraction, `${msg.stage}${done}`);
+  },
+  loaded(msg) {
+    state.modelReady = true;
+    ui.device.textContent = msg.device;
+    ui.deviceNote.textContent = `(${msg.dtype})${msg.notice ? " — " + msg.notice : ""}`;
+    showProgress(1, `${msg.name} ready (${msg.seconds.toFixed(1)} s)`);
+    setPageState("ready");
+  },
+  accepted(msg) {
+    state.conversation = msg.conversation;
+    ui.prompt.value = "";
+    saveConversation();
+    renderConversation();
+    const item = messageElement("assistant");
+    item.dataset.streaming = "true";
+    ui.messages.append(item);
+    state.streaming = { item, text: "", reasoning: "", frame: 0, updates: 0 };
+    scrollToEnd();
+  },
+  delta(msg) {
+    const s = state.streaming;
+    if (!s) return;
+    if (msg.kind === "reasoning") s.reasoning += msg.text; else s.text += msg.text;
+    if (!s.frame) {
+      s.frame = requestAnimationFrame(() => {
+        s.frame = 0;
+        s.updates += 1;
+        s.item.dataset.updates = s.updates;
+        fillContent(s.item, { content: s.text, meta: { reasoning: s.reasoning } });
+        scrollToEnd();
+      });
+    }
+    savePartial();
+  },
+  done(msg) {
+    finishReply(msg.conversation);
+    showStats(msg.final);
+  },
+  error(msg) {
+    showError(msg.message);
+    if (msg.field) {
+      const input = msg.field === "max_new_tokens" ? $("max-tokens") : settingFields[msg.field] || $(msg.field);
+      input?.setAttribute("aria-invalid", "true");
+    }
+    if (msg.stage === "load") {
+      state.modelReady = false;
+      showProgress(0, "Model not loaded");
+      setPageState("error");
+      return;
+    }
+    if (msg.conversation) finishReply(msg.conversation);
+    else if (state.busy) finishReply(state.conversation);
+    setPageState(state.pythonReady && (state.modelReady || backendValue() === "remote") ? "ready" : "error");
+  },
+  models(msg) {
+    $("remote-model-list").replaceChildren(...msg.ids.map((id) => Object.assign(document.createElement("option"), { value: id })));
+    $("connection-status").textContent = msg.ids.length ? `Connected: ${msg.ids.length} model(s) offered.` : "Connected.";
+    if (!ui.remoteModel.value && msg.ids.length) ui.remoteModel.value = msg.ids[0];
+  },
+};
+
+function finishReply(conversation) {
+  if (state.streaming?.frame) cancelAnimationFrame(state.streaming.frame);
+  state.streaming = null;
+  state.busy = false;
+  state.conversation = conversation;
+  saveConversation();
+  renderConversation();
+  setPageState("ready");
+}
+
+function loadModel() {
+  if (!state.pythonReady) return;
+  clearError();
+  state.modelReady = false;
+  const model = state.catalog.models.find((m) => m.id === ui.model.value);
+  setPageState("loading-model");
+  showProgress(0, `Loading ${model?.name ?? ui.model.value}…`);
+  post({ type: "load", model: ui.model.value, device: ui.deviceChoice.value });
+}
+
+function send() {
+  if (ui.send.disabled) return;
+  clearError();
+  state.busy = true;
+  setPageState("generating");
+  state.conversation.system_prompt = ui_systemPrompt();
+  post({ type: "send", text: ui.prompt.value, conversation: state.conversation, settings: readSettingsForm(),
+    backend: backendConfig() });
+}
+
+function regenerate() {
+  if (state.busy || ui.send.disabled) return;
+  clearError();
+  state.busy = true;
+  setPageState("generating");
+  post({ type: "regenerate", conversation: state.conversation, settings: readSettingsForm(), backend: backendConfig() });
+}
+
+function stop() {
+  if (state.busy) post({ type: "stop" });
+}
+
+function newChat() {
+  if (state.busy) stop();
+  state.conversation = newConversation();
+  saveConversation();
+  renderConversation();
+  showStats(null);
+  ui.prompt.focus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wiring.
+function bindEvents() {
+  $("composer").addEventListener("submit", (event) => { event.preventDefault(); send(); });
+  ui.prompt.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); send(); }
+  });
+  ui.stop.addEventListener("click", stop);
+  $("new-chat").addEventListener("click", newChat);
+  $("error-close").addEventListener("click", clearError);
+  $("load-model").addEventListener("click", loadModel);
+  ui.model.addEventListener("change", () => { saveSettings(); loadModel(); });
+  ui.deviceChoice.addEventListener("change", () => { saveSettings(); loadModel(); });
+  for (const radio of document.querySelectorAll("input[name=backend-choice]")) {
+    radio.addEventListener("change", () => {
+      setBackend(radio.value);
+      saveSettings();
+      if (radio.value === "local" && !state.modelReady) loadModel();
+      else setPageState(root.dataset.state === "generating" ? "generating" : "ready");
+    });
+  }
+  ui.provider.addEventListener("change", () => { applyProvider(ui.provider.value); saveSettings(); });
+  ui.baseUrl.addEventListener("input", () => { showKeyForUrl(); saveSettings(); });
+  ui.apiKey.addEventListener("input", () => {
+    const url = normalisedUrl(ui.baseUrl.value);
+    if (ui.apiKey.value) state.keys.set(url, ui.apiKey.value); else state.keys.delete(url);
+    saveSettings();
+  });
+  ui.rememberKey.addEventListener("change", saveSettings);
+  ui.remoteModel.addEventListener("input", saveSettings);
+  $("test-connection").addEventListener("click", () => {
+    if (!state.pythonReady) return;
+    clearError();
+    $("connection-status").textContent = "Testing…";
+    post({ type: "models", backend: backendConfig() });
+  });
+  $("system-prompt").addEventListener("change", () => { state.conversation.system_prompt = ui_systemPrompt(); saveConversation(); saveSettings(); });
+  for (const input of Object.values(settingFields)) input.addEventListener("change", saveSettings);
+  $("toggle-sidebar").addEventListener("click", () => {
+    const open = $("sidebar").classList.toggle("open");
+    $("toggle-sidebar").setAttribute("aria-expanded", String(open));
+  });
+}
+
+async function fetchJSON(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  return response.json();
+}
+
+async function boot() {
+  bindEvents();
+  const saved = restoreSettings();
+  state.conversation = loadJSON(SAVE_KEY) || newConversation();
+  renderConversation();
+  setPageState("booting");
+  try {
+    const [catalog, providers, config] = await Promise.all([
+      fetchJSON("./models/catalog.json"), fetchJSON("./providers.json"), fetchJSON("./pyscript.json")]);
+    state.catalog = catalog;
+    state.providers = providers;
+    ui.model.replaceChildren(...catalog.models.map((m) => Object.assign(document.createElement("option"),
+      { value: m.id, textContent: `${m.name} (${formatBytes(m.download_bytes ?? 0)})` })));
+    const wanted = params.get("model") || saved.model;
+    ui.model.value = catalog.models.some((m) => m.id === wanted) ? wanted : catalog.default;
+    ui.provider.replaceChildren(...providers.map((p) => Object.assign(document.createElement("option"), { value: p.id, textContent: p.name })));
+    ui.baseUrl.value = saved.base_url || "";
+    ui.remoteModel.value = saved.remote_model || "";
+    applyProvider(params.get("provider") || saved.provider || "openai", { keepUrl: true });
+
+    showProgress(null, "Starting Python…");
+    // Absolute URLs: the worker runs from a blob: URL, so relative ones would not resolve.
+    const here = (path) => new URL(path, location.href).href;
+    config.interpreter = here(config.interpreter);
+    config.packages = config.packages.map(here);
+    // A named worker script, as PyScript intends: Python runs off the main thread, and the page
+    // talks to it with plain messages (no SharedArrayBuffer needed, so any static host works).
+    const script = Object.assign(document.createElement("script"), { type: "py", src: here("./worker.py") });
+    script.setAttribute("worker", "");
+    script.setAttribute("name", "pagellm-engine");
+    script.setAttribute("config", JSON.stringify(config));
+    const booted = new Promise((resolve) => (handlers.booted = resolve));
+    document.body.append(script);
+    await import("./pyscript/core.js");
+    state.worker = await waitFor(() => script.xworker);
+    state.worker.onmessage = (event) => {
+      const msg = JSON.parse(event.data);
+      handlers[msg.type]?.(msg);
+    };
+    state.worker.onerror = (event) => fail(`Python failed to start: ${event.message || event.error || event}`);
+    await booted;
+    post({ type: "init", base: here("./"), catalog });
+  } catch (err) {
+    fail(`pagellm could not start: ${err.message || err}`);
+  }
+}
+
+async function waitFor(get, timeout = 10_000) {
+  for (const started = performance.now(); performance.now() - started < timeout;) {
+    const value = get();
+    if (value) return value;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error("PyScript did not start the worker.");
+}
+
+function fail(message) {
+  showError(message);
+  showProgress(0, "Stopped");
+  setPageState("error");
+}
+
+window.addEventListener("error", (event) => {
+  if (root.dataset.state === "booting") fail(`pagellm could not start: ${event.message}`);
+});
+boot();

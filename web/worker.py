@@ -1,0 +1,9 @@
+# The engine side of the page: runs in a PyScript worker, so generation never blocks the page.
+# All logic lives in the pagellm package; this file only connects it to the worker's messages.
+# `xworker` must be a global here: PyScript dispatches the page's messages to `xworker.onmessage`
+# looked up in this script's namespace.
+from polyscript import xworker  # noqa: F401
+
+from pagellm.worker import serve_worker
+
+serve_worker()
