@@ -227,7 +227,11 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
                     continue
                 copy(path, dist / "models" / model.id / rel)
                 files[rel] = path.stat().st_size
-        entries.append({**model.to_dict(), "files": files})
+        configs = sum(size for rel, size in files.items() if not rel.startswith("onnx/"))
+        weights = {rel: size for rel, size in files.items() if rel.startswith("onnx/")}
+        # What a first visit downloads on WebAssembly: the configs plus the int8 file (else the smallest).
+        wasm_file = "onnx/model_quantized.onnx" if "onnx/model_quantized.onnx" in weights else min(weights, key=weights.get)
+        entries.append({**model.to_dict(), "files": files, "download_bytes": configs + weights[wasm_file]})
     default = catalog.default.id if catalog.default.id in built else entries[0]["id"]
     index = {"default": default, "models": entries}
     (dist / "models" / "catalog.json").write_text(json.dumps(index, indent=1))

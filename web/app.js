@@ -273,6 +273,8 @@ function showStats(final) {
   else if (final.finish_reason === "length") parts.push("hit the token limit");
   ui.stats.textContent = parts.join(" · ");
   ui.stats.dataset.tokens = final.completion_tokens;
+  ui.stats.dataset.promptTokens = final.prompt_tokens ?? "";
+  ui.stats.dataset.finishReason = final.finish_reason;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -356,6 +358,8 @@ const handlers = {
 
 function finishReply(conversation) {
   if (state.streaming?.frame) cancelAnimationFrame(state.streaming.frame);
+  // How many times the streamed reply was redrawn: tests read it to see that text really streamed.
+  if (state.streaming) ui.stats.dataset.updates = state.streaming.updates;
   state.streaming = null;
   state.busy = false;
   state.conversation = conversation;

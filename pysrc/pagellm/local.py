@@ -121,6 +121,20 @@ _ENV_JS = r"""
 }
 """
 
+# Transformers.js's generate() loop only awaits work that resolves as microtasks on WebAssembly,
+# so a worker would not see the page's messages (stop) until the reply ends. Yielding one macrotask
+# per decoding step (a MessageChannel round trip: no timer clamping) lets them in.
+_YIELD_EACH_STEP_JS = r"""
+(model) => {
+  const channel = new MessageChannel();
+  const waiting = [];
+  channel.port1.onmessage = () => waiting.shift()?.();
+  const nextTask = () => new Promise((resolve) => { waiting.push(resolve); channel.port2.postMessage(0); });
+  const forward = model.forward.bind(model);
+  model.forward = async (inputs) => { const outputs = await forward(inputs); await nextTask(); return outputs; };
+}
+"""
+
 _transformers = None
 
 
@@ -159,6 +173,11 @@ async def webgpu_adapter_info() -> dict | None:
     except Exception:
         return None
     if adapter is None:
+        return None
+    try:  # an adapter that cannot give a device is no WebGPU either
+        device = await adapter.requestDevice()
+        device.destroy()
+    except Exception:
         return None
     info = getattr(adapter, "info", None)
     return {
@@ -225,13 +244,12 @@ class LocalEngine:
         run_js(_ENV_JS)(T, self.site_url, on_bytes_proxy)
         try:
             await self._load_weights(T, to_js, js, report)
-        except Exception as err:  # a WebGPU session that fails still leaves WebAssembly
-            if self.device == "webgpu" and self.requested_device == "auto":
-                self.notice = f"WebGPU failed ({_js_message(err)}): running on WebAssembly (CPU) instead."
-                self.device, self.dtype = "wasm", self.requested_dtype or choose_dtype("wasm", self.dtypes)
-                await self._load_weights(T, to_js, js, report)
-            else:
-                raise explain_load_failure(self.model_id, _js_message(err)) from None
+        except ModelLoadError as err:  # a WebGPU session that fails still leaves WebAssembly
+            if self.device != "webgpu":
+                raise
+            self.notice = f"WebGPU failed ({err.message}): running on WebAssembly (CPU) instead."
+            self.device, self.dtype = "wasm", self.requested_dtype or choose_dtype("wasm", self.dtypes)
+            await self._load_weights(T, to_js, js, report)
         finally:
             report(Progress("Ready", 1, 1))
         self.load_seconds = time.perf_counter() - started
@@ -242,6 +260,9 @@ class LocalEngine:
             self._tokenizer = await T.AutoTokenizer.from_pretrained(self.model_id)
             report(Progress("Preparing the model (ONNX Runtime session)"))
             self._model = await T.AutoModelForCausalLM.from_pretrained(self.model_id, options)
+            from pyodide.code import run_js
+
+            run_js(_YIELD_EACH_STEP_JS)(self._model)
         except Exception as err:
             raise explain_load_failure(self.model_id, _js_message(err)) from None
 
@@ -251,7 +272,7 @@ class LocalEngine:
 
         ids = self._tokenizer.apply_chat_template(
             to_js(messages, dict_converter=js.Object.fromEntries),
-            to_js({"add_generation_prompt": True, "tokenize": True, "return_tensor": False}, dict_converter=js.Object.fromEntries))
+            to_js({"add_generation_prompt": True, "tokenize": True, "return_tensor": False, "return_dict": False}, dict_converter=js.Object.fromEntries))
         return int(ids.length)
 
     def cancel(self) -> None:

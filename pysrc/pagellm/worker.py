@@ -15,7 +15,7 @@ import json
 from typing import Callable
 
 from .engine import Delta, Final
-from .errors import InputError, PagellmError
+from .errors import GenerationError, InputError, PagellmError
 from .messages import Conversation
 from .settings import GenerationSettings
 
@@ -108,7 +108,9 @@ class WorkerApp:
                     self.post({"type": "delta", "text": event.text, "kind": event.kind})
                 elif isinstance(event, Final):
                     final = event
-        except PagellmError as err:
+        except Exception as err:
+            if not isinstance(err, PagellmError):  # a bug, but the conversation must stay whole
+                err = GenerationError(f"Internal error in pagellm ({type(err).__name__}: {err}).")
             reply = conversation.add_assistant("".join(content), status="error")
             reply.meta["error"] = str(err)
             if reasoning:
@@ -125,9 +127,12 @@ class WorkerApp:
             reply.meta["stats"] = final.to_dict()
         self.post({"type": "done", "conversation": conversation.to_dict(), "final": final.to_dict() if final else None})
 
-    async def on_stop(self, message: dict) -> None:
+    def stop(self) -> None:
         if self.active is not None:
             self.active.cancel()
+
+    async def on_stop(self, message: dict) -> None:
+        self.stop()
 
     async def on_models(self, message: dict) -> None:
         engine = self.make_remote(message.get("backend") or {})
@@ -162,8 +167,12 @@ def serve_worker() -> None:
     tasks = set()
 
     def on_message(event):
-        # Each request runs as its own task, so "stop" is handled while a reply streams.
-        task = asyncio.ensure_future(app.handle(json.loads(event.data)))
+        message = json.loads(event.data)
+        if message.get("type") == "stop":  # at once, not queued behind the reply it stops
+            app.stop()
+            return
+        # Each request runs as its own task, so the worker keeps listening while a reply streams.
+        task = asyncio.ensure_future(app.handle(message))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 

@@ -1,0 +1,153 @@
+"""Chatting with the local engine (tiny test model, WebAssembly): streaming, stop, history, settings,
+errors, safe rendering, reloads."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from playwright.sync_api import expect
+
+from tests.e2e.helpers import BOOT_TIMEOUT, REPLY_TIMEOUT
+
+
+def test_reply_streams_in_several_updates_with_stats(chat):
+    chat.open()
+    text = chat.ask("Tell me a story", max_tokens=40)
+    assert len(text.strip()) > 10
+    stats = chat.by("stats")
+    assert int(stats.get_attribute("data-updates")) >= 3, "the reply arrived in one piece, not streamed"
+    assert int(stats.get_attribute("data-tokens")) == 40
+    assert "tok/s" in stats.inner_text() and "first token" in stats.inner_text()
+
+
+def test_enter_sends_and_shift_enter_adds_a_line(chat):
+    chat.open()
+    chat.set_setting("max-tokens", 4)
+    prompt = chat.by("prompt")
+    prompt.fill("first line")
+    prompt.press("Shift+Enter")
+    prompt.type("second line")
+    expect(prompt).to_have_value("first line\nsecond line")
+    prompt.press("Enter")
+    expect(chat.messages("user")).to_have_count(1)
+    expect(chat.messages("user").first.locator(".content")).to_have_text("first line\nsecond line")
+    chat.wait_state("ready")
+
+
+def test_multi_turn_history_reaches_the_model(chat):
+    chat.open()
+    chat.ask("My name is Ada.", max_tokens=6)
+    first_prompt = int(chat.by("stats").get_attribute("data-prompt-tokens"))
+    chat.ask("What is my name?", max_tokens=6)
+    second_prompt = int(chat.by("stats").get_attribute("data-prompt-tokens"))
+    expect(chat.messages()).to_have_count(4)
+    # The second prompt carries the first exchange: far more tokens than the new question alone.
+    assert second_prompt > first_prompt + 6
+
+
+def test_stop_mid_reply_keeps_the_partial_reply_marked_stopped(chat):
+    chat.open()
+    chat.set_setting("max-tokens", 1500)
+    chat.set_setting("temperature", 0)
+    chat.send("Write a very long essay")
+    streaming = chat.page.locator("[data-streaming=true] .content")
+    expect(streaming).not_to_have_text("", timeout=REPLY_TIMEOUT)
+    chat.by("stop").click()
+    chat.wait_state("ready")
+    reply = chat.messages("assistant").last
+    expect(reply).to_have_attribute("data-status", "stopped")
+    assert reply.locator(".content").inner_text().strip()
+    assert int(chat.by("stats").get_attribute("data-tokens")) < 1500
+    assert chat.by("stats").get_attribute("data-finish-reason") == "cancelled"
+    # The conversation goes on after a stop.
+    chat.ask("Shorter please", max_tokens=4)
+    expect(chat.messages("assistant")).to_have_count(2)
+
+
+def test_settings_out_of_range_are_refused_and_nothing_is_lost(chat):
+    chat.open()
+    chat.set_setting("temperature", 5)
+    chat.send("keep this text")
+    expect(chat.by("error")).to_contain_text("temperature must be between 0 and 2, got 5")
+    expect(chat.by("temperature")).to_have_attribute("aria-invalid", "true")
+    expect(chat.by("prompt")).to_have_value("keep this text")
+    expect(chat.messages()).to_have_count(0)
+    chat.wait_state("ready")
+
+
+def test_empty_prompt_is_refused_with_a_message(chat):
+    chat.open()
+    chat.by("prompt").fill("   ")
+    chat.by("send").click()
+    expect(chat.by("error")).to_contain_text("empty prompt")
+    expect(chat.messages()).to_have_count(0)
+
+
+def test_model_output_is_rendered_as_inert_markdown(chat):
+    chat.open()
+    payload = ("**bold** and `code`\n\n```python\nprint('hi')\n```\n\n<img src=x onerror=\"window.pwned=1\">"
+               "<script>window.pwned=2</script>[click](javascript:window.pwned=3)"
+               "<iframe src=\"https://example.com\"></iframe><a href=\"https://example.com\" onclick=\"window.pwned=4\">x</a>"
+               "![tracker](https://example.com/pixel.png)")
+    saved = {"id": "x", "title": "t", "system_prompt": "", "messages": [
+        {"role": "user", "content": "<b>not bold</b>", "status": "complete"},
+        {"role": "assistant", "content": payload, "status": "complete"}]}
+    chat.page.evaluate("c => localStorage.setItem('pagellm:conversation', JSON.stringify(c))", saved)
+    chat.open()
+    reply = chat.messages("assistant").last.locator(".content")
+    expect(reply.locator("strong")).to_have_text("bold")
+    expect(reply.locator("pre code")).to_contain_text("print('hi')")
+    assert reply.locator("img, script, iframe, [onerror], [onclick]").count() == 0
+    assert reply.locator("a[href^='javascript']").count() == 0
+    reply.locator("a", has_text="click").click() if reply.locator("a", has_text="click").count() else None
+    assert chat.page.evaluate("window.pwned") is None
+    # The user's text is text, never markup.
+    expect(chat.messages("user").first.locator(".content")).to_have_text("<b>not bold</b>")
+
+
+def test_reload_mid_reply_keeps_the_partial_reply_marked_interrupted(chat):
+    chat.open()
+    chat.set_setting("max-tokens", 1500)
+    chat.send("Write a very long essay")
+    streaming = chat.page.locator("[data-streaming=true] .content")
+    expect(streaming).not_to_have_text("", timeout=REPLY_TIMEOUT)
+    chat.page.wait_for_timeout(800)  # the page saves a partial reply at most every 0.4 s
+    chat.page.reload()
+    chat.wait_state("ready", BOOT_TIMEOUT)
+    expect(chat.messages("user")).to_have_count(1)
+    reply = chat.messages("assistant").last
+    expect(reply).to_have_attribute("data-status", "interrupted")
+    assert reply.locator(".content").inner_text().strip()
+    saved = json.loads(chat.page.evaluate("localStorage.getItem('pagellm:conversation')"))
+    assert saved["messages"][-1]["status"] == "interrupted"
+
+
+def test_new_chat_and_regenerate(chat):
+    chat.open()
+    first = chat.ask("Hello", max_tokens=8)
+    chat.set_setting("temperature", 1.2)
+    chat.messages("assistant").last.get_by_test_id("regenerate").click()
+    chat.wait_state("ready")
+    expect(chat.messages()).to_have_count(2)
+    chat.by("new-chat").click()
+    expect(chat.messages()).to_have_count(0)
+    assert first
+
+
+def test_a_model_that_fails_to_load_says_why(chat):
+    chat.page.route("**/models/tiny-random/onnx/*", lambda route: route.fulfill(status=404, body="missing"))
+    chat.open(wait_ready=False)
+    chat.wait_state("error", BOOT_TIMEOUT)
+    expect(chat.by("error")).to_contain_text("tiny-random")
+    # The page stays usable: the model can be loaded again once the file is back.
+    chat.page.unroute("**/models/tiny-random/onnx/*")
+    chat.by("load-model").click()
+    chat.wait_state("ready", BOOT_TIMEOUT)
+
+
+def test_webgpu_requested_without_an_adapter_falls_back_and_says_so(chat):
+    chat.open("model=tiny-random&device=webgpu")
+    expect(chat.by("device")).to_have_text("wasm")
+    expect(chat.page.locator("#device-note")).to_contain_text(re.compile("WebGPU (was requested|failed)"))
+    assert chat.ask("Hi", max_tokens=4)
