@@ -321,7 +321,9 @@ def make_server(root: Path, port: int = 0, *, isolate: bool = True, prefix: str 
         def end_headers(self):
             if isolate:
                 self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-                self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+                # credentialless, not require-corp: cross-isolated all the same, and a no-cors probe of a
+                # remote endpoint still gets through (how a CORS refusal is told from a dead host).
+                self.send_header("Cross-Origin-Embedder-Policy", "credentialless")
                 self.send_header("Cross-Origin-Resource-Policy", "same-origin")
             self.send_header("Cache-Control", "no-cache")
             super().end_headers()

@@ -201,10 +201,10 @@ function restoreSettings() {
 
 // ---------------------------------------------------------------------------------------------
 // Backend switch and remote settings.
-function backendValue() { return ui.backend.value; }
+function backendValue() { return ui.backend.getAttribute("value"); }
 
 function setBackend(value) {
-  ui.backend.value = value;
+  ui.backend.setAttribute("value", value);
   ui.backend.textContent = value;
   document.body.dataset.backend = value;
   for (const radio of document.querySelectorAll("input[name=backend-choice]")) radio.checked = radio.value === value;
@@ -222,7 +222,8 @@ function applyProvider(id, { keepUrl = false } = {}) {
   ui.provider.value = preset.id;
   if (!keepUrl || !ui.baseUrl.value) ui.baseUrl.value = preset.base_url || "";
   if (!keepUrl || !ui.remoteModel.value) ui.remoteModel.value = preset.example_model || "";
-  $("provider-note").textContent = [preset.needs_key ? "Needs an API key." : "No key needed.", preset.cors_note || ""].join(" ");
+  const key = { required: "Needs an API key.", optional: "A key is optional.", none: "No key needed." }[preset.key] ?? "";
+  $("provider-note").textContent = [key, preset.notes || ""].join(" ").trim();
   showKeyForUrl();
 }
 

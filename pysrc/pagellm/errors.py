@@ -150,6 +150,12 @@ class BadRequestError(RemoteError):
     code = "bad_request"
 
 
+class ContextLengthError(BadRequestError):
+    """400: the conversation plus the reply budget is longer than the model's context window."""
+
+    code = "context_length"
+
+
 class ProtocolError(RemoteError):
     """The server's reply is not valid OpenAI-compatible JSON or SSE."""
 

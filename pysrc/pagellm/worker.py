@@ -74,9 +74,11 @@ class WorkerApp:
                    "device": engine.device, "dtype": engine.dtype, "notice": engine.notice,
                    "seconds": engine.load_seconds or 0.0})
 
-    def engine_for(self, backend: dict):
+    async def engine_for(self, backend: dict):
         if backend.get("kind") == "remote":
-            return self.make_remote(backend)
+            engine = self.make_remote(backend)
+            await engine.load()  # checks the URL and the key before anything is sent or changed
+            return engine
         if self.local is None:
             raise InputError("The local model is not loaded yet: wait for it, or press Load model.")
         return self.local
@@ -84,7 +86,7 @@ class WorkerApp:
     async def on_send(self, message: dict) -> None:
         conversation = Conversation.from_dict(message.get("conversation") or {})
         settings = GenerationSettings.from_dict(message.get("settings"))
-        engine = self.engine_for(message.get("backend") or {})
+        engine = await self.engine_for(message.get("backend") or {})
         conversation.add_user(message.get("text", ""))
         self.post({"type": "accepted", "conversation": conversation.to_dict()})
         await self.reply(engine, conversation, settings)
@@ -92,7 +94,7 @@ class WorkerApp:
     async def on_regenerate(self, message: dict) -> None:
         conversation = Conversation.from_dict(message.get("conversation") or {})
         settings = GenerationSettings.from_dict(message.get("settings"))
-        engine = self.engine_for(message.get("backend") or {})
+        engine = await self.engine_for(message.get("backend") or {})
         conversation.drop_last_reply()
         self.post({"type": "accepted", "conversation": conversation.to_dict()})
         await self.reply(engine, conversation, settings)

@@ -56,3 +56,15 @@ class ChatPage:
 
     def error_text(self) -> str:
         return self.by("error").inner_text()
+
+
+def use_remote(chat: ChatPage, base_url: str, model: str = "fake-model", *, provider: str = "custom",
+               key: str | None = None) -> None:
+    """Switch the page to a remote endpoint through the UI, as a person would."""
+    chat.page.locator("input[name=backend-choice][value=remote]").check(force=True)
+    chat.by("provider").select_option(provider)
+    chat.by("remote-base-url").fill(base_url)
+    if key is not None:
+        chat.by("remote-api-key").fill(key)
+    chat.by("remote-model").fill(model)
+    expect(chat.by("backend")).to_have_attribute("value", "remote")

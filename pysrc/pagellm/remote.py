@@ -1,0 +1,379 @@
+"""The remote engine: any OpenAI-compatible endpoint, streamed, in the browser or on CPython.
+
+    engine = RemoteEngine("http://localhost:11434/v1", "llama3.2", provider="ollama")
+    await engine.load()                                  # checks the URL (and the key, if one is needed)
+    print(await engine.list_models())                    # GET /models
+    async for event in engine.stream(conversation, GenerationSettings(max_new_tokens=64)):
+        print(event.text if isinstance(event, Delta) else event, end="")
+
+It implements the same interface as the local engine (``load``, ``stream``, ``cancel``). A failure
+raises one typed error (see ``errors.py``) after the deltas already received; the error carries that
+text as ``partial_text``. ``cancel()`` ends the stream with ``Final(finish_reason="cancelled")``.
+The API key is sent only to ``base_url`` and never appears in a message or a ``repr``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import AsyncIterator, Iterable
+from urllib.parse import urlsplit
+
+from . import providers
+from .engine import Delta, Final, Progress, ProgressCallback, ReplyClock
+from .errors import AuthError, BadURLError, CancelledError_, ProtocolError, RemoteError
+from .keys import mask
+from .messages import Conversation
+from .openai_errors import ErrorContext, error_from_response, host_of
+from .openai_protocol import ChatStream, chat_request, completion_deltas, encode_json, parse_models, shorten
+from .settings import GenerationSettings
+from .sse import SSEDecoder
+from .transports import Request, Transport, default_transport
+
+__all__ = ["RemoteEngine", "ConnectionCheck", "validate_base_url"]
+
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+
+
+def validate_base_url(url: str) -> str:
+    """The base URL in canonical form (no trailing slash), or BadURLError saying what is wrong.
+
+        >>> validate_base_url(" http://localhost:11434/v1/ ")
+        'http://localhost:11434/v1'
+        >>> validate_base_url("localhost:8080/v1")
+        Traceback (most recent call last):
+        ...
+        pagellm.errors.BadURLError: The base URL needs http:// or https:// at the start. Did you mean http://localhost:8080/v1?
+    """
+    text = (url or "").strip()
+    if not text:
+        raise BadURLError("Enter the server's base URL.", hint="For example http://localhost:11434/v1 for Ollama.")
+    if any(ch.isspace() for ch in text):
+        raise BadURLError(f"The base URL {text!r} contains a space.", hint="Remove the spaces (copy the URL again).")
+    match = _SCHEME.match(text)
+    if not match:
+        guess = ("http://" if text.startswith(("localhost", "127.", "0.0.0.0", "[::1]", "192.168.", "10."))
+                 else "https://") + text.lstrip("/:")
+        raise BadURLError("The base URL needs http:// or https:// at the start.", hint=f"Did you mean {guess}?")
+    scheme = match.group(1).lower()
+    if scheme not in ("http", "https"):
+        raise BadURLError(f"The base URL must start with http:// or https://, not {scheme}://.")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise BadURLError(f"The base URL {text!r} is not valid: {exc}.",
+                          hint="The port must be a number from 1 to 65535.") from None
+    if not parts.hostname:
+        raise BadURLError(f"The base URL {text!r} has no host name.", hint="For example https://api.openai.com/v1.")
+    if parts.username is not None or parts.password is not None:
+        raise BadURLError("The base URL must not contain a user name or password.",
+                          hint="Put the API key in the API key field (or its environment variable), not in the URL.")
+    if parts.query or parts.fragment:
+        raise BadURLError("The base URL must not contain a query (?...) or a fragment (#...).",
+                          hint="Remove everything from the ? or # on.")
+    if port == 0:
+        raise BadURLError("The base URL's port must be a number from 1 to 65535.")
+    path = parts.path.rstrip("/")
+    for suffix in ("/chat/completions", "/completions", "/models"):
+        if path.endswith(suffix):
+            base = path[: -len(suffix)]
+            raise BadURLError(
+                f"The base URL should stop before {suffix}.",
+                hint=f"Use {scheme}://{parts.netloc}{base}",
+            )
+    return f"{scheme}://{parts.netloc}{path}"
+
+
+@dataclass
+class ConnectionCheck:
+    """What ``test_connection()`` found: the server's models and how long it took to answer."""
+
+    ok: bool
+    models: list[str]
+    model_listed: bool | None  # is the chosen model in the list (None: no model chosen, or no list)
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Stop(Exception):
+    """Internal: the user cancelled."""
+
+
+class RemoteEngine:
+    def __init__(
+        self,
+        base_url: str,
+        model: str = "",
+        api_key: str | None = None,
+        provider: "str | providers.Provider" = "custom",
+        transport: Transport | None = None,
+        *,
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        key_source: str = "the API key field",
+        headers: dict[str, str] | None = None,
+        check_connection: bool = False,
+    ):
+        self.provider = providers.get(provider)
+        self.raw_base_url = base_url
+        try:
+            self.base_url: str | None = validate_base_url(base_url)
+            self._url_error: BadURLError | None = None
+        except BadURLError as err:
+            self.base_url, self._url_error = None, err
+        self.model = (model or "").strip()
+        self._api_key = (api_key or "").strip() or None
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.key_source = key_source
+        self.check_connection = check_connection
+        self._extra_headers = dict(headers or {})
+        self._transport = transport
+        self._active = False
+        self._cancelled = False
+        self._task: asyncio.Task | None = None
+        self._waiting = False
+        self._response = None
+        self.loaded = False
+
+    # -- small helpers ---------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (f"RemoteEngine({self.base_url or self.raw_base_url!r}, {self.model!r}, provider={self.provider.id!r}, "
+                f"api_key={mask(self._api_key) if self._api_key else None!r})")
+
+    @property
+    def has_key(self) -> bool:
+        return self._api_key is not None
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = default_transport()
+            if hasattr(self._transport, "provider"):
+                self._transport.provider = self.provider
+        return self._transport
+
+    def _checked_url(self) -> str:
+        if self._url_error is not None:
+            raise self._url_error
+        return self.base_url
+
+    def _check_key(self) -> None:
+        if self.provider.needs_key and not self._api_key:
+            where = f" Get one at {self.provider.key_url}." if self.provider.key_url else ""
+            raise AuthError(f"{self.provider.name} needs an API key.", hint=f"Set it in {self.key_source}.{where}")
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        headers = {"accept": accept}
+        if sys.platform == "emscripten":
+            headers.update(self.provider.browser_headers)
+        headers.update(self._extra_headers)
+        if self._api_key:
+            headers["authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _context(self, url: str) -> ErrorContext:
+        return ErrorContext(
+            url=url, base_url=self.base_url or "", model=self.model, provider=self.provider,
+            key_sent=self._api_key is not None, key_source=self.key_source,
+            secrets=(self._api_key,) if self._api_key else (),
+        )
+
+    async def _guard(self, awaitable):
+        """Await a transport step so that ``cancel()`` can interrupt it (raises _Stop then)."""
+        if self._cancelled:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise _Stop
+        self._waiting = True
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            task = self._task
+            if self._cancelled and task is not None and task.uncancel() == 0:
+                raise _Stop from None
+            raise
+        except CancelledError_:
+            raise _Stop from None
+        finally:
+            self._waiting = False
+
+    async def _open(self, method: str, path: str, body: dict | None, accept: str, *,
+                    timeout: float | None = None, cancellable: bool = True):
+        """Send a request; return (response, url) for a 2xx answer, else raise the mapped error.
+
+        ``cancellable`` requests (the reply stream) can be stopped by ``cancel()``; others
+        (listing models) run to their end or timeout and leave a running stream alone.
+        """
+        url = self._checked_url() + path
+        headers = self._headers(accept)
+        if body is not None:
+            headers["content-type"] = "application/json"
+        request = Request(method, url, headers, encode_json(body) if body is not None else None,
+                          timeout=timeout or self.timeout, connect_timeout=self.connect_timeout)
+        guard = self._guard if cancellable else _plain
+        response = await guard(self.transport.open(request))
+        if cancellable:
+            self._response = response
+        if response.status >= 300:
+            try:
+                text = await guard(response.read(64 * 1024))
+            except RemoteError:
+                text = b""
+            finally:
+                await response.aclose()
+            raise error_from_response(response.status, text, response.headers, self._context(url))
+        return response, url
+
+    # -- the Engine interface -----------------------------------------------------------------
+
+    async def load(self, progress: ProgressCallback | None = None) -> None:
+        """Check the base URL and key; with ``check_connection``, also that the server answers."""
+        if progress:
+            progress(Progress("checking"))
+        self._checked_url()
+        self._check_key()
+        if self.check_connection:
+            if progress:
+                progress(Progress("connecting"))
+            await self.test_connection()
+        self.loaded = True
+        if progress:
+            progress(Progress("ready", 1, 1))
+
+    def stream(self, conversation: "Conversation | Iterable[dict]", settings: GenerationSettings | None = None
+               ) -> AsyncIterator[Delta | Final]:
+        """Stream the reply: ``Delta`` records, then one ``Final``."""
+        self._active, self._cancelled = True, False
+        return self._stream(conversation, settings or GenerationSettings())
+
+    def cancel(self) -> None:
+        """Stop the reply being streamed (from any task); it ends with Final(finish_reason="cancelled")."""
+        if not self._active:
+            return
+        self._cancelled = True
+        response = self._response
+        if response is not None:
+            response.abort()
+        elif hasattr(self._transport, "abort"):
+            self._transport.abort()  # still waiting for the headers
+        # The browser's fetch can be aborted at any point; httpx's pending reads cannot, so the task is cancelled.
+        interruptible = getattr(response if response is not None else self._transport, "interruptible", False)
+        if self._waiting and self._task is not None and not interruptible and self._task is not _current_task():
+            self._task.cancel()
+
+    async def _stream(self, conversation, settings: GenerationSettings) -> AsyncIterator[Delta | Final]:
+        self._task = _current_task()
+        clock = ReplyClock()
+        reply = ChatStream(secrets=(self._api_key,))
+        parts: list[str] = []
+        response = chunks = None
+        try:
+            try:
+                self._checked_url()
+                self._check_key()
+                messages = conversation.for_model() if isinstance(conversation, Conversation) else list(conversation)
+                body = chat_request(messages, self.model, settings, self.provider)
+                response, url = await self._open("POST", "/chat/completions", body, "text/event-stream")
+                content_type = response.headers.get("content-type", "")
+                if "text/html" in content_type:
+                    raise ProtocolError(
+                        f"{host_of(url)} answered with a web page instead of a reply stream.",
+                        hint="The base URL points to a website or web UI, not to its API: it usually ends with /v1.",
+                    )
+                if "json" in content_type and "event-stream" not in content_type:
+                    # The server ignored stream=true and sent the whole completion at once.
+                    raw = await self._guard(response.read(16 << 20))
+                    try:
+                        payload = json.loads(raw)
+                    except ValueError:
+                        text = shorten(raw.decode("utf-8", "replace"), 120)
+                        raise ProtocolError(f"{host_of(url)} sent a reply that is not JSON: {text!r}") from None
+                    for delta in completion_deltas(payload, reply):
+                        clock.token()
+                        if delta.kind == "content":
+                            parts.append(delta.text)
+                        yield delta
+                else:
+                    decoder = SSEDecoder()
+                    chunks = response.chunks().__aiter__()
+                    while not reply.done:
+                        try:
+                            chunk = await self._guard(chunks.__anext__())
+                        except StopAsyncIteration:
+                            break
+                        for event in decoder.feed(chunk):
+                            for delta in reply.feed(event):
+                                clock.token()
+                                if delta.kind == "content":
+                                    parts.append(delta.text)
+                                yield delta
+                                if self._cancelled:
+                                    raise _Stop
+                    decoder.close()
+                finish = reply.end()
+            except _Stop:
+                yield clock.final("cancelled", reply.prompt_tokens)
+                return
+            except RemoteError as err:
+                err.partial_text = "".join(parts)
+                raise
+            yield clock.final(finish, reply.prompt_tokens, reply.completion_tokens)
+        finally:
+            self._active = self._cancelled = False
+            self._response = None
+            if chunks is not None:
+                await chunks.aclose()
+            if response is not None:
+                await response.aclose()
+
+    # -- beyond the interface --------------------------------------------------------------------
+
+    async def list_models(self) -> list[str]:
+        """The model ids the server offers (``GET /models``)."""
+        self._checked_url()
+        response, url = await self._open("GET", "/models", None, "application/json",
+                                         timeout=min(self.timeout, 30.0), cancellable=False)
+        try:
+            raw = await response.read(8 << 20)
+        finally:
+            await response.aclose()
+        try:
+            payload = json.loads(raw)
+            return parse_models(payload)
+        except (ValueError, ProtocolError):
+            what = "a web page" if raw.lstrip()[:1] == b"<" else "something that is not a model list"
+            raise ProtocolError(
+                f"{host_of(url)} answered GET /models with {what}.",
+                hint="Check that the base URL points to the API (it usually ends with /v1); you can still type a model id.",
+            ) from None
+
+    async def test_connection(self) -> ConnectionCheck:
+        """List the models as a connection test; raises the typed error when that fails."""
+        started = time.perf_counter()
+        models = await self.list_models()
+        listed = (self.model in models) if (self.model and models) else None
+        return ConnectionCheck(True, models, listed, round(time.perf_counter() - started, 3))
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
+async def _plain(awaitable):
+    return await awaitable
+
+
+def _current_task():
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
