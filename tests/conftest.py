@@ -98,3 +98,7 @@ def chat(page, guard, console, site):
     from tests.e2e.helpers import ChatPage
 
     return ChatPage(page, site)
+
+
+# llama.cpp's OpenAI-compatible server, for live tests from CPython (tests/live) and from the page.
+from tests.llama_server import gguf, llama_server, llama_server_with_key, own_llama_server  # noqa: E402,F401

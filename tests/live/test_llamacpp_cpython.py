@@ -15,7 +15,7 @@ from pagellm.messages import Conversation
 from pagellm.remote import RemoteEngine
 from pagellm.settings import GenerationSettings
 
-from .conftest import ALIAS, LIVE_KEY, ROOT, free_port
+from tests.llama_server import ALIAS, LIVE_KEY, ROOT, free_port
 
 GREEDY = GenerationSettings(temperature=0, max_new_tokens=24, seed=1)
 

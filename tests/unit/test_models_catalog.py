@@ -82,7 +82,7 @@ def test_shipped_catalog_is_valid():
     assert set(tiny.dtypes) == {"fp32", "q8", "q4"}
     assert tiny.source.corpus.is_file()
     json.dumps(catalog.to_dict())  # plain data, ready for a site manifest
-    assert tiny.to_dict()["source"]["corpus"] == "tiny_corpus.txt"
+    assert tiny.to_dict()["source"]["corpus"] == "corpus.txt"
 
 
 def test_get_unknown_model_names_the_known_ones():
@@ -372,7 +372,7 @@ def test_tiny_tokenizer_is_deterministic():
     pytest.importorskip("tokenizers")
     from models.tokenizer import train_tiny_tokenizer
 
-    corpus = (ROOT / "models" / "tiny_corpus.txt").read_text(encoding="utf-8")
+    corpus = (ROOT / "models" / "corpus.txt").read_text(encoding="utf-8")
     a, b = train_tiny_tokenizer(corpus, 1024), train_tiny_tokenizer(corpus, 1024)
     assert a.to_str() == b.to_str()
     assert a.get_vocab_size() == 1024

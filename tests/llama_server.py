@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 MODEL_ID = "smollm2-135m-instruct"
 ALIAS = "smollm2"
 LIVE_KEY = "sk-live-test-key-0123456789abcdef"
