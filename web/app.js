@@ -2,12 +2,13 @@
 // It renders what Python sends, saves it, and forwards what the user does. No model logic lives here.
 import { marked } from "./vendor/marked.esm.js";
 import DOMPurify from "./vendor/purify.es.mjs";
+import { openStore } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
 const root = document.documentElement;
 const params = new URLSearchParams(location.search);
 const store = window.localStorage;
-const SAVE_KEY = "pagellm:conversation";
+const CURRENT_KEY = "pagellm:current";
 const SETTINGS_KEY = "pagellm:settings";
 const KEYS_KEY = "pagellm:keys";
 
@@ -25,7 +26,7 @@ const settingFields = {
 
 const state = {
   worker: null, pythonReady: false, modelReady: false, busy: false,
-  catalog: null, providers: [], conversation: null, streaming: null, lastSaved: 0,
+  catalog: null, providers: [], conversation: null, streaming: null, lastSaved: 0, store: null, chats: [],
   keys: new Map(),      // base URL -> API key, in memory; a key is only ever shown for its own URL
 };
 
@@ -153,8 +154,44 @@ function saveJSON(key, value) {
   }
 }
 
-function saveConversation() {
-  saveJSON(SAVE_KEY, state.conversation);
+async function saveConversation(conversation = state.conversation) {
+  store.setItem(CURRENT_KEY, conversation.id);
+  if (!conversation.messages.length) return;  // an empty chat is not worth a list entry
+  try {
+    await state.store.put(conversation);
+  } catch (err) {
+    showError(`Could not save the chat (${err.name || err}): it stays on screen but may not survive a reload.` +
+      (err.name === "QuotaExceededError" ? " The browser's storage for this site is full: delete old chats or cached models." : ""));
+  }
+  await renderChatList();
+}
+
+async function renderChatList() {
+  state.chats = await state.store.list();
+  const items = state.chats.map((chat) => {
+    const item = document.createElement("li");
+    item.dataset.testid = "chat-item";
+    item.setAttribute("aria-current", String(chat.id === state.conversation.id));
+    const open = document.createElement("button");
+    open.type = "button";
+    open.textContent = chat.title || "Untitled chat";
+    open.title = open.textContent;
+    open.addEventListener("click", () => switchChat(chat.id));
+    item.append(open);
+    return item;
+  });
+  $("chat-list").replaceChildren(...items);
+}
+
+async function switchChat(id) {
+  if (state.busy) return showError("Stop the reply in progress before switching chats.");
+  const chat = await state.store.get(id);
+  if (!chat) return;
+  state.conversation = chat;
+  $("system-prompt").value = chat.system_prompt || "";
+  store.setItem(CURRENT_KEY, id);
+  renderConversation();
+  await renderChatList();
 }
 
 // While a reply streams, keep a copy marked "interrupted": a reload mid-reply then shows what came so far.
@@ -163,7 +200,7 @@ function savePartial() {
   if (now - state.lastSaved < 400) return;
   state.lastSaved = now;
   const s = state.streaming;
-  saveJSON(SAVE_KEY, { ...state.conversation, messages: [...state.conversation.messages,
+  saveConversation({ ...state.conversation, messages: [...state.conversation.messages,
     { role: "assistant", content: s.text, status: "interrupted", created: Date.now() / 1000,
       meta: s.reasoning ? { reasoning: s.reasoning } : {} }] });
 }
@@ -287,6 +324,7 @@ function post(message) {
 const handlers = {
   ready(msg) {
     state.pythonReady = true;
+    performance.mark("pagellm:python-ready");
     showProgress(1, `Python ready in ${(performance.now() / 1000).toFixed(1)} s`);
     root.dataset.webgpu = msg.webgpu ? "available" : "unavailable";
     if (!msg.webgpu) ui.deviceChoice.querySelector("option[value=webgpu]").textContent = "WebGPU (not available here)";
@@ -299,6 +337,7 @@ const handlers = {
   },
   loaded(msg) {
     state.modelReady = true;
+    performance.mark("pagellm:model-ready");
     ui.device.textContent = msg.device;
     ui.deviceNote.textContent = `(${msg.dtype})${msg.notice ? " — " + msg.notice : ""}`;
     showProgress(1, `${msg.name} ready (${msg.seconds.toFixed(1)} s)`);
@@ -318,6 +357,7 @@ const handlers = {
   delta(msg) {
     const s = state.streaming;
     if (!s) return;
+    if (!s.text && !s.reasoning) performance.mark("pagellm:first-token");
     if (msg.kind === "reasoning") s.reasoning += msg.text; else s.text += msg.text;
     if (!s.frame) {
       s.frame = requestAnimationFrame(() => {
@@ -331,6 +371,7 @@ const handlers = {
     savePartial();
   },
   done(msg) {
+    performance.mark("pagellm:reply-done");
     finishReply(msg.conversation);
     showStats(msg.final);
   },
@@ -349,6 +390,20 @@ const handlers = {
     if (msg.conversation) finishReply(msg.conversation);
     else if (state.busy) finishReply(state.conversation);
     setPageState(state.pythonReady && (state.modelReady || backendValue() === "remote") ? "ready" : "error");
+  },
+  async imported(msg) {
+    for (const conversation of msg.conversations) await state.store.put(conversation);
+    await switchChat(msg.conversations[0].id);
+    $("store-note").textContent = `Imported ${msg.conversations.length} chat(s).`;
+  },
+  exported(msg) {
+    const type = msg.format === "markdown" ? "text/markdown" : "application/json";
+    const link = Object.assign(document.createElement("a"), {
+      href: URL.createObjectURL(new Blob([msg.text], { type })),
+      download: `${msg.name}.${msg.format === "markdown" ? "md" : "json"}`,
+    });
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
   },
   models(msg) {
     $("remote-model-list").replaceChildren(...msg.ids.map((id) => Object.assign(document.createElement("option"), { value: id })));
@@ -376,7 +431,8 @@ function loadModel() {
   const model = state.catalog.models.find((m) => m.id === ui.model.value);
   setPageState("loading-model");
   showProgress(0, `Loading ${model?.name ?? ui.model.value}…`);
-  post({ type: "load", model: ui.model.value, device: ui.deviceChoice.value });
+  post({ type: "load", model: ui.model.value, device: ui.deviceChoice.value,
+    threads: params.has("threads") ? Number(params.get("threads")) : null });
 }
 
 function send() {
@@ -406,6 +462,7 @@ function newChat() {
   state.conversation = newConversation();
   saveConversation();
   renderConversation();
+  renderChatList();
   showStats(null);
   ui.prompt.focus();
 }
@@ -440,6 +497,36 @@ function bindEvents() {
   });
   ui.rememberKey.addEventListener("change", saveSettings);
   ui.remoteModel.addEventListener("input", saveSettings);
+  $("rename-chat").addEventListener("click", async () => {
+    const title = prompt("Name this chat", state.conversation.title || "");
+    if (title === null || !title.trim()) return;
+    state.conversation.title = title.trim();
+    ui.title.textContent = state.conversation.title;
+    await saveConversation();
+  });
+  $("delete-chat").addEventListener("click", async () => {
+    if (state.busy) return showError("Stop the reply in progress before deleting the chat.");
+    if (!confirm(`Delete "${state.conversation.title || "this chat"}"? This cannot be undone.`)) return;
+    await state.store.delete(state.conversation.id);
+    const next = (await state.store.list())[0];
+    if (next) await switchChat(next.id); else newChat();
+    await renderChatList();
+  });
+  const exportAs = (format) => {
+    if (!state.pythonReady) return showError("Python is still starting: try again in a moment.");
+    const name = (state.conversation.title || "pagellm-chat").replace(/[^\w.-]+/g, "-").slice(0, 60);
+    post({ type: "export", format, conversations: [state.conversation], settings: readSettingsForm(), name });
+  };
+  $("export-json").addEventListener("click", () => exportAs("json"));
+  $("export-markdown").addEventListener("click", () => exportAs("markdown"));
+  $("import-file").addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    event.target.value = "";
+    if (!file) return;
+    if (!state.pythonReady) return showError("Python is still starting: try the import again in a moment.");
+    clearError();
+    post({ type: "import", text: await file.text() });
+  });
   $("test-connection").addEventListener("click", () => {
     if (!state.pythonReady) return;
     clearError();
@@ -463,8 +550,14 @@ async function fetchJSON(url) {
 async function boot() {
   bindEvents();
   const saved = restoreSettings();
-  state.conversation = loadJSON(SAVE_KEY) || newConversation();
+  state.store = await openStore();
+  if (!state.store.persistent) {
+    $("store-note").textContent = `This browser does not let the page save chats (${state.store.reason}): they last until the page is closed.`;
+  }
+  const current = store.getItem(CURRENT_KEY);
+  state.conversation = (current && await state.store.get(current).catch(() => null)) || newConversation();
   renderConversation();
+  renderChatList();
   setPageState("booting");
   try {
     const [catalog, providers, config] = await Promise.all([

@@ -19,7 +19,7 @@ import sys
 import time
 
 from .engine import Delta, Final, Progress, ProgressCallback, ReplyClock
-from .errors import DeviceError, GenerationError, ModelLoadError
+from .errors import DeviceError, GenerationError, ModelLoadError, SettingsError
 from .messages import Conversation
 from .settings import GenerationSettings
 from .stops import StopStrings
@@ -190,6 +190,7 @@ class LocalEngine:
     """A Transformers.js causal LM running in the page (WebGPU or WebAssembly)."""
 
     def __init__(self, model: str, *, site_url: str | None = None, device: str = "auto", dtype: str | None = None,
+                 threads: int | None = None,
                  dtypes: tuple[str, ...] = ("q8", "q4", "fp32"), file_sizes: dict | None = None,
                  context_length: int = 2048, name: str | None = None):
         if device not in DEVICES:
@@ -199,6 +200,9 @@ class LocalEngine:
         self.site_url = site_url
         self.requested_device = device
         self.requested_dtype = dtype
+        if threads is not None and (not isinstance(threads, int) or not 1 <= threads <= 64):
+            raise SettingsError("threads", f"must be a whole number from 1 to 64, got {threads!r}")
+        self.threads = threads
         self.dtypes = tuple(dtypes)
         self.file_sizes = file_sizes or {}
         self.context_length = context_length
@@ -241,7 +245,8 @@ class LocalEngine:
                 report(Progress("Downloading model", loaded["bytes"], total, str(url)))
 
         on_bytes_proxy = create_proxy(on_bytes)
-        run_js(_ENV_JS)(T, self.site_url, on_bytes_proxy)
+        env = run_js(_ENV_JS)(T, self.site_url, on_bytes_proxy)
+        self._set_threads(env, js)
         try:
             await self._load_weights(T, to_js, js, report)
         except ModelLoadError as err:  # a WebGPU session that fails still leaves WebAssembly
@@ -253,6 +258,16 @@ class LocalEngine:
         finally:
             report(Progress("Ready", 1, 1))
         self.load_seconds = time.perf_counter() - started
+
+    def _set_threads(self, env, js) -> None:
+        """WebAssembly threads need SharedArrayBuffer, which only a cross-origin isolated page has."""
+        isolated = bool(getattr(js, "crossOriginIsolated", False))
+        if self.threads is not None:
+            env.backends.onnx.wasm.numThreads = self.threads if isolated else 1
+            if self.threads > 1 and not isolated:
+                note = (f"{self.threads} threads were requested, but this page is not cross-origin isolated: "
+                        "running single-threaded.")
+                self.notice = f"{self.notice} {note}" if self.notice else note
 
     async def _load_weights(self, T, to_js, js, report) -> None:
         options = to_js({"device": self.device, "dtype": self.dtype}, dict_converter=js.Object.fromEntries)

@@ -24,7 +24,7 @@ class WorkerApp:
     def __init__(self, post: Callable[[dict], None], make_local: Callable, make_remote: Callable,
                  detect_webgpu: Callable | None = None):
         self.post = post
-        self.make_local = make_local      # (model entry dict, device, site_url) -> engine
+        self.make_local = make_local      # (model entry dict, device, site_url, threads) -> engine
         self.make_remote = make_remote    # (backend config dict) -> engine
         self.detect_webgpu = detect_webgpu
         self.site_url: str | None = None
@@ -67,7 +67,7 @@ class WorkerApp:
     async def on_load(self, message: dict) -> None:
         entry = self.model_entry(message.get("model") or self.catalog.get("default", ""))
         device = message.get("device") or "auto"
-        engine = self.make_local(entry, device, self.site_url)
+        engine = self.make_local(entry, device, self.site_url, message.get("threads"))
         await engine.load(progress=lambda p: self.post({"type": "progress", **p.to_dict()}))
         self.local, self.local_key = engine, (entry["id"], device)
         self.post({"type": "loaded", "model": entry["id"], "name": entry.get("name", entry["id"]),
@@ -136,16 +136,31 @@ class WorkerApp:
     async def on_stop(self, message: dict) -> None:
         self.stop()
 
+    async def on_import(self, message: dict) -> None:
+        from .transfer import import_json
+
+        conversations = import_json(message.get("text", ""))
+        self.post({"type": "imported", "conversations": [c.to_dict() for c in conversations]})
+
+    async def on_export(self, message: dict) -> None:
+        from .transfer import export_json, export_markdown
+
+        conversations = [Conversation.from_dict(c) for c in message.get("conversations", [])]
+        kind = message.get("format", "json")
+        text = export_markdown(conversations) if kind == "markdown" else export_json(conversations, message.get("settings"))
+        self.post({"type": "exported", "format": kind, "text": text, "name": message.get("name", "pagellm-chats")})
+
     async def on_models(self, message: dict) -> None:
         engine = self.make_remote(message.get("backend") or {})
         ids = await engine.list_models()
         self.post({"type": "models", "ids": list(ids)})
 
 
-def _make_local(entry: dict, device: str, site_url: str):
+def _make_local(entry: dict, device: str, site_url: str, threads: int | None = None):
     from .local import LocalEngine
 
-    return LocalEngine(entry["id"], site_url=site_url, device=device, dtypes=tuple(entry.get("dtypes", ())),
+    return LocalEngine(entry["id"], site_url=site_url, device=device, threads=threads,
+                       dtypes=tuple(entry.get("dtypes", ())),
                        file_sizes=entry.get("files", {}), context_length=entry.get("context_length", 2048),
                        name=entry.get("name"))
 

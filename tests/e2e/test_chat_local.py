@@ -90,11 +90,13 @@ def test_model_output_is_rendered_as_inert_markdown(chat):
                "<script>window.pwned=2</script>[click](javascript:window.pwned=3)"
                "<iframe src=\"https://example.com\"></iframe><a href=\"https://example.com\" onclick=\"window.pwned=4\">x</a>"
                "![tracker](https://example.com/pixel.png)")
-    saved = {"id": "x", "title": "t", "system_prompt": "", "messages": [
+    export = {"format": "pagellm.conversations", "version": 1, "conversations": [{"id": "x", "title": "t", "messages": [
         {"role": "user", "content": "<b>not bold</b>", "status": "complete"},
-        {"role": "assistant", "content": payload, "status": "complete"}]}
-    chat.page.evaluate("c => localStorage.setItem('pagellm:conversation', JSON.stringify(c))", saved)
-    chat.open()
+        {"role": "assistant", "content": payload, "status": "complete"}]}]}
+    # The imported text goes through the very rendering path a model's reply takes.
+    chat.by("import-file").set_input_files(files=[{"name": "x.json", "mimeType": "application/json",
+                                                   "buffer": json.dumps(export).encode()}])
+    expect(chat.messages("assistant")).to_have_count(1)
     reply = chat.messages("assistant").last.locator(".content")
     expect(reply.locator("strong")).to_have_text("bold")
     expect(reply.locator("pre code")).to_contain_text("print('hi')")
@@ -119,8 +121,6 @@ def test_reload_mid_reply_keeps_the_partial_reply_marked_interrupted(chat):
     reply = chat.messages("assistant").last
     expect(reply).to_have_attribute("data-status", "interrupted")
     assert reply.locator(".content").inner_text().strip()
-    saved = json.loads(chat.page.evaluate("localStorage.getItem('pagellm:conversation')"))
-    assert saved["messages"][-1]["status"] == "interrupted"
 
 
 def test_new_chat_and_regenerate(chat):
@@ -151,3 +151,52 @@ def test_webgpu_requested_without_an_adapter_falls_back_and_says_so(chat):
     expect(chat.by("device")).to_have_text("wasm")
     expect(chat.page.locator("#device-note")).to_contain_text(re.compile("WebGPU (was requested|failed)"))
     assert chat.ask("Hi", max_tokens=4)
+
+
+def test_chats_are_saved_listed_renamed_switched_and_deleted(chat):
+    chat.open()
+    chat.ask("First chat question", max_tokens=4)
+    chat.by("new-chat").click()
+    chat.ask("Second chat question", max_tokens=4)
+    chat.page.once("dialog", lambda dialog: dialog.accept("Renamed chat"))
+    chat.by("rename-chat").click()
+    expect(chat.by("chat-item")).to_have_count(2)
+    chat.page.reload()
+    chat.wait_state("ready", BOOT_TIMEOUT)
+    expect(chat.by("chat-item")).to_have_count(2)
+    expect(chat.by("chat-item").first).to_have_text("Renamed chat")
+    expect(chat.messages("user").first).to_contain_text("Second chat question")
+    chat.by("chat-item").filter(has_text="First chat question").get_by_role("button").click()
+    expect(chat.messages("user").first).to_contain_text("First chat question")
+    chat.page.once("dialog", lambda dialog: dialog.accept())
+    chat.by("delete-chat").click()
+    expect(chat.by("chat-item")).to_have_count(1)
+    expect(chat.messages("user").first).to_contain_text("Second chat question")
+
+
+def test_export_and_import_round_trip_and_bad_files_change_nothing(chat, tmp_path):
+    chat.open()
+    chat.ask("Remember this question", max_tokens=4)
+    with chat.page.expect_download() as download:
+        chat.by("export-json").click()
+    exported = tmp_path / "chat.json"
+    download.value.save_as(exported)
+    payload = json.loads(exported.read_text())
+    assert payload["format"] == "pagellm.conversations"
+    assert payload["conversations"][0]["openai_messages"][0] == {"role": "user", "content": "Remember this question"}
+    with chat.page.expect_download() as download:
+        chat.by("export-markdown").click()
+    markdown = tmp_path / "chat.md"
+    download.value.save_as(markdown)
+    assert "Remember this question" in markdown.read_text()
+    # A damaged file: a clear message, nothing changes.
+    chat.by("import-file").set_input_files(files=[{"name": "bad.json", "mimeType": "application/json",
+                                                   "buffer": b'{"format": "pagellm.conversations", "version": 1'}])
+    expect(chat.by("error")).to_contain_text("not valid JSON")
+    expect(chat.by("chat-item")).to_have_count(1)
+    # Importing the export (as a copy: another id) brings the chat back beside the original.
+    payload["conversations"][0]["id"] = "imported-copy"
+    chat.by("import-file").set_input_files(files=[{"name": "chat.json", "mimeType": "application/json",
+                                                   "buffer": json.dumps(payload).encode()}])
+    expect(chat.by("chat-item")).to_have_count(2)
+    expect(chat.messages("user").first).to_contain_text("Remember this question")

@@ -39,7 +39,7 @@ class ScriptedEngine:
 
 def make_app(engine):
     events = []
-    app = WorkerApp(post=events.append, make_local=lambda entry, device, url: engine, make_remote=lambda b: engine)
+    app = WorkerApp(post=events.append, make_local=lambda entry, device, url, threads=None: engine, make_remote=lambda b: engine)
     return app, events
 
 

@@ -1,0 +1,15 @@
+"""The examples in the pure modules' docstrings are true."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["errors", "messages", "settings", "stops", "transfer", "sse", "keys", "providers", "openai_protocol"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(f"pagellm.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
