@@ -252,7 +252,7 @@ def write_manifest(dist: Path) -> dict:
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     files = {}
     for path in sorted(dist.rglob("*")):
-        if not path.is_file() or path.name == "manifest.json":
+        if not path.is_file() or path.relative_to(dist).as_posix() in ("manifest.json", "sw.js"):
             continue
         stat = path.stat()
         rel = path.relative_to(dist).as_posix()
@@ -282,7 +282,7 @@ def build(model_ids: list[str] | None = None) -> Path:
             copy(path, DIST / "pyscript" / path.name)
     web = ROOT / "web"
     for path in web.rglob("*"):
-        if path.is_file():
+        if path.is_file() and path.name != "sw.js":
             shutil.copy2(path, DIST / path.relative_to(web))
     config = json.loads((web / "pyscript.json").read_text())
     config["packages"] = wheels
@@ -290,9 +290,21 @@ def build(model_ids: list[str] | None = None) -> Path:
     write_providers(DIST)
     write_models(DIST, model_ids)
     manifest = write_manifest(DIST)
+    write_service_worker(DIST, manifest)
     say(f"dist/ ready: {len(manifest['files'])} files, {manifest['total_bytes'] / 1e6:.1f} MB "
         f"({time.monotonic() - started:.1f} s)")
     return DIST
+
+
+def write_service_worker(dist: Path, manifest: dict) -> None:
+    """sw.js with this build's file list and hashes baked in: a new build is a new service worker."""
+    files = {rel: {"size": f["size"], "sha256": f["sha256"]} for rel, f in manifest["files"].items()}
+    build_id = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+    template = (ROOT / "web" / "sw.js").read_text()
+    if "__PAGELLM_BUILD__" not in template:
+        raise BuildError("web/sw.js lost its __PAGELLM_BUILD__ placeholder.")
+    build_info = json.dumps({"id": build_id, "files": files}, separators=(",", ":"))
+    (dist / "sw.js").write_text(template.replace("__PAGELLM_BUILD__", build_info))
 
 
 # -- serving ----------------------------------------------------------------------------------

@@ -338,6 +338,8 @@ const handlers = {
   loaded(msg) {
     state.modelReady = true;
     performance.mark("pagellm:model-ready");
+    state.loadedModel = { model: msg.model, dtype: msg.dtype };
+    keepLoadedModel();
     ui.device.textContent = msg.device;
     ui.deviceNote.textContent = `(${msg.dtype})${msg.notice ? " — " + msg.notice : ""}`;
     showProgress(1, `${msg.name} ready (${msg.seconds.toFixed(1)} s)`);
@@ -541,6 +543,82 @@ function bindEvents() {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Offline: the service worker checks every file against the build's hashes and caches it.
+async function startServiceWorker() {
+  const status = $("offline-status");
+  root.dataset.isolated = String(self.crossOriginIsolated);
+  const threads = self.crossOriginIsolated ? "multi-threaded WebAssembly available" :
+    "not cross-origin isolated: WebAssembly runs single-threaded";
+  if (!("serviceWorker" in navigator)) {
+    status.textContent = `This browser offers no service worker (private mode?): no offline use; ${threads}.`;
+    return;
+  }
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    const msg = event.data || {};
+    if (msg.type === "integrity" || msg.type === "quota") showError(msg.message);
+    if (msg.type === "repaired") $("store-note").textContent = msg.message;
+    if (msg.type === "kept") showStorage();
+  });
+  try {
+    await navigator.serviceWorker.register("./sw.js");
+    const controlled = !!navigator.serviceWorker.controller;
+    root.dataset.offline = controlled ? "ready" : "installing";
+    status.textContent = controlled ? `Works offline after this visit; ${threads}.`
+      : `Preparing offline use (ready on the next visit); ${threads}.`;
+    navigator.serviceWorker.addEventListener("controllerchange", () => {
+      root.dataset.offline = "ready";
+      status.textContent = `Works offline from now on; ${threads}.`;
+      keepLoadedModel();
+    });
+  } catch (err) {
+    status.textContent = `Offline use is unavailable here (${err.message}); ${threads}.`;
+  }
+  navigator.storage?.persist?.().catch(() => {});
+  showStorage();
+}
+
+const DTYPE_FILES = { fp32: "model.onnx", q8: "model_quantized.onnx", q4: "model_q4.onnx" };
+
+// Ask the service worker to keep the loaded model's files for offline use.
+function keepLoadedModel() {
+  const loaded = state.loadedModel;
+  const worker = navigator.serviceWorker?.controller;
+  if (!loaded || !worker) return;
+  const model = state.catalog.models.find((m) => m.id === loaded.model);
+  const files = Object.keys(model?.files ?? {}).filter((rel) => !rel.startsWith("onnx/") || rel === `onnx/${DTYPE_FILES[loaded.dtype]}`);
+  worker.postMessage({ type: "keep", paths: files.map((rel) => `models/${loaded.model}/${rel}`) });
+}
+
+async function showStorage() {
+  if (!self.caches || !state.catalog) return;
+  const cache = await caches.open("pagellm-models");
+  const keys = (await cache.keys()).map((request) => new URL(request.url).pathname);
+  const items = state.catalog.models.map((model) => {
+    const files = Object.entries(model.files).filter(([rel]) => rel.startsWith("onnx/"));
+    const cached = files.filter(([rel]) => keys.some((path) => path.endsWith(`/models/${model.id}/${rel}`)));
+    if (!cached.length) return null;
+    const item = document.createElement("li");
+    item.dataset.model = model.id;
+    const size = cached.reduce((sum, [, bytes]) => sum + bytes, 0);
+    item.append(`${model.name}: ${formatBytes(size)}`);
+    const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
+    remove.addEventListener("click", async () => {
+      for (const request of await cache.keys()) {
+        if (new URL(request.url).pathname.includes(`/models/${model.id}/`)) await cache.delete(request);
+      }
+      showStorage();
+    });
+    item.append(remove);
+    return item;
+  }).filter(Boolean);
+  $("cached-models").replaceChildren(...items);
+  const estimate = await navigator.storage?.estimate?.().catch(() => null);
+  const persisted = await navigator.storage?.persisted?.().catch(() => false);
+  $("storage-usage").textContent = estimate ? `Using ${formatBytes(estimate.usage)} of ${formatBytes(estimate.quota)} ` +
+    `this browser allows${persisted ? " (kept: storage is persistent)" : ""}.` : "";
+}
+
 async function fetchJSON(url) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
@@ -573,6 +651,7 @@ async function boot() {
     ui.remoteModel.value = saved.remote_model || "";
     applyProvider(params.get("provider") || saved.provider || "openai", { keepUrl: true });
 
+    startServiceWorker();
     showProgress(null, "Starting Python…");
     // Absolute URLs: the worker runs from a blob: URL, so relative ones would not resolve.
     const here = (path) => new URL(path, location.href).href;

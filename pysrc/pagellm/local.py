@@ -82,10 +82,10 @@ def explain_load_failure(model: str, message: str) -> ModelLoadError:
 # -- browser side ----------------------------------------------------------------------------
 
 # Configures Transformers.js's env on the real JS object (transformers_js_py's wrapper hands out
-# copies). Fetches and cache keys are resolved against the site base, because inside a worker
+# copies). Fetches are resolved against the site base, because inside a worker
 # relative URLs do not resolve; bytes are counted here so progress needs no extra probing request.
 _ENV_JS = r"""
-(T, base, onBytes) => {
+(T, base, onBytes, onFailure) => {
   const env = T.env;
   env.allowLocalModels = true;
   env.allowRemoteModels = false;
@@ -109,14 +109,21 @@ _ENV_JS = r"""
     });
     return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
-  env.fetch = async (url, init) => counted(await fetch(resolve(url), init), String(url));
-  const open = () => caches.open("pagellm-models");
-  env.useBrowserCache = false;
-  env.useCustomCache = typeof caches !== "undefined";
-  env.customCache = {
-    match: async (key) => (await open()).match(resolve(key)),
-    put: async (key, response) => { try { await (await open()).put(resolve(key), response); } catch (err) { console.warn("pagellm: model not cached:", err.message); } },
+  env.fetch = async (url, init) => {
+    const response = await fetch(resolve(url), init);
+    // Transformers.js would parse an error page as a model: say what the server (or the service
+    // worker's integrity check) said instead. 404 stays for Transformers.js to report as missing.
+    if (!response.ok && response.status !== 404) {
+      const message = `${String(url)} answered ${response.status}: ${(await response.text()).slice(0, 300)}`;
+      onFailure(message);  // Transformers.js only logs a failed local file: make the load fail with it
+      throw new Error(message);
+    }
+    return counted(response, String(url));
   };
+  // The site's service worker caches model files (checked against the build's hashes); a second
+  // copy in Transformers.js's own cache would only double the storage.
+  env.useBrowserCache = false;
+  env.useCustomCache = false;
   return env;
 }
 """
@@ -244,8 +251,15 @@ class LocalEngine:
                 loaded["last"] = now
                 report(Progress("Downloading model", loaded["bytes"], total, str(url)))
 
-        on_bytes_proxy = create_proxy(on_bytes)
-        env = run_js(_ENV_JS)(T, self.site_url, on_bytes_proxy)
+        failed = asyncio.get_event_loop().create_future()
+
+        def on_failure(message):
+            if not failed.done():
+                failed.set_result(str(message))
+
+        self._proxies = [create_proxy(on_bytes), create_proxy(on_failure)]
+        env = run_js(_ENV_JS)(T, self.site_url, *self._proxies)
+        self._fetch_failed = failed
         self._set_threads(env, js)
         try:
             await self._load_weights(T, to_js, js, report)
@@ -272,14 +286,25 @@ class LocalEngine:
     async def _load_weights(self, T, to_js, js, report) -> None:
         options = to_js({"device": self.device, "dtype": self.dtype}, dict_converter=js.Object.fromEntries)
         try:
-            self._tokenizer = await T.AutoTokenizer.from_pretrained(self.model_id)
+            self._tokenizer = await self._unless_fetch_failed(T.AutoTokenizer.from_pretrained(self.model_id))
             report(Progress("Preparing the model (ONNX Runtime session)"))
-            self._model = await T.AutoModelForCausalLM.from_pretrained(self.model_id, options)
+            self._model = await self._unless_fetch_failed(T.AutoModelForCausalLM.from_pretrained(self.model_id, options))
             from pyodide.code import run_js
 
             run_js(_YIELD_EACH_STEP_JS)(self._model)
+        except ModelLoadError:
+            raise
         except Exception as err:
             raise explain_load_failure(self.model_id, _js_message(err)) from None
+
+    async def _unless_fetch_failed(self, promise):
+        """Await a Transformers.js load, but fail at once with the reason when one of its files failed."""
+        task = asyncio.ensure_future(promise)
+        await asyncio.wait({task, self._fetch_failed}, return_when=asyncio.FIRST_COMPLETED)
+        if self._fetch_failed.done():
+            task.cancel()
+            raise ModelLoadError(f"The model {self.model_id} could not be loaded: {self._fetch_failed.result()}")
+        return task.result()
 
     def count_tokens(self, messages: list[dict]) -> int:
         from pyodide.ffi import to_js

