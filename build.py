@@ -15,6 +15,7 @@ incremental: unchanged inputs are not rebuilt.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -83,27 +84,28 @@ def venv_python() -> Path:
     return VENV / "bin" / "python"
 
 
-def ensure_venv() -> None:
+def ensure_venv(extras: str) -> None:
     """Create .venv with the pinned extras, then re-run this script inside it."""
-    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
     stamp = VENV / ".pagellm-stamp"
-    if not stamp_matches(stamp, key):
+    installed = stamp.read_text().splitlines() if stamp.exists() else []
+    if key not in installed:
         if not venv_python().exists():
             say("creating .venv")
             run([sys.executable, "-m", "venv", str(VENV)], "creating .venv", "Install python3-venv.")
         pip = [str(venv_python()), "-m", "pip", "--disable-pip-version-check"]
         wheels = CACHE / "wheels"
         wheels.mkdir(parents=True, exist_ok=True)
-        if not list(wheels.glob("llama_cpp_python-*.whl")):
+        if "test" in extras and not list(wheels.glob("llama_cpp_python-*.whl")):
             # Built once from the sdist (about 15 min on 2 cores), then reused from this folder.
             say(f"building {LLAMA_CPP} (once; ~15 min on 2 cores)")
             run(pip + ["wheel", "--no-deps", LLAMA_CPP, "-w", str(wheels)], f"building {LLAMA_CPP}",
                 "It compiles llama.cpp: check gcc/cmake are installed and there is 1 GB free.",
                 env={**os.environ, "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2)})
         say("installing Python dependencies into .venv")
-        run(pip + ["install", "--find-links", str(wheels), "-e", f"{ROOT}[build,test]"],
+        run(pip + ["install", "--find-links", str(wheels), "-e", f"{ROOT}[{extras}]"],
             "pip install", "Check that PyPI is reachable (pip config) and retry.")
-        stamp.write_text(key)
+        stamp.write_text("\n".join([*installed, key]))  # each set of extras installed so far
     if not in_venv():
         os.execv(str(venv_python()), [str(venv_python()), str(Path(__file__).resolve()), *sys.argv[1:]])
 
@@ -284,6 +286,7 @@ def build(model_ids: list[str] | None = None) -> Path:
     for path in web.rglob("*"):
         if path.is_file() and path.name != "sw.js":
             shutil.copy2(path, DIST / path.relative_to(web))
+    write_index(DIST)
     config = json.loads((web / "pyscript.json").read_text())
     config["packages"] = wheels
     (DIST / "pyscript.json").write_text(json.dumps(config, indent=1))
@@ -294,6 +297,50 @@ def build(model_ids: list[str] | None = None) -> Path:
     say(f"dist/ ready: {len(manifest['files'])} files, {manifest['total_bytes'] / 1e6:.1f} MB "
         f"({time.monotonic() - started:.1f} s)")
     return DIST
+
+
+# The page's content security policy (a <meta> tag: static hosts cannot send headers). Scripts come only
+# from the site: 'wasm-unsafe-eval' lets Pyodide and ONNX Runtime compile WebAssembly, blob: is how PyScript
+# starts its worker, and 'unsafe-eval' is needed because PyScript builds its worker hooks with Function()
+# (without it PyScript silently falls back to a CDN interpreter). No 'unsafe-inline': injected inline
+# scripts and event-handler attributes stay blocked. connect-src allows the site, any https endpoint and
+# loopback servers: the remote endpoint is the user's choice, made after the policy is fixed. SECURITY.md.
+CSP = {
+    "default-src": "'self'",
+    "script-src": "'self' 'wasm-unsafe-eval' 'unsafe-eval' blob:",
+    "worker-src": "'self' blob:",
+    "connect-src": "'self' https: http://localhost:* http://127.0.0.1:*",
+    "img-src": "'self' data: blob:",
+    "style-src": "'self' 'unsafe-inline'",
+    "font-src": "'self'",
+    "object-src": "'none'",
+    "frame-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'none'",
+    "manifest-src": "'self'",
+}
+
+
+def sri(path: Path) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(path.read_bytes()).digest()).decode()
+
+
+def write_index(dist: Path) -> None:
+    """index.html with the content security policy and integrity hashes for the scripts it names."""
+    html = (ROOT / "web" / "index.html").read_text()
+    policy = "; ".join(f"{name} {value}" for name, value in CSP.items())
+    html = html.replace("<meta charset=\"utf-8\">",
+                        f"<meta charset=\"utf-8\">\n  <meta http-equiv=\"Content-Security-Policy\" content=\"{policy}\">", 1)
+    for rel in ("app.js", "store.js", "vendor/marked.esm.js", "vendor/purify.es.mjs", "app.css"):
+        target = f'href="./{rel}"' if rel.endswith(".css") else f'src="./{rel}"'
+        preload = f'<link rel="modulepreload" href="./{rel}">'
+        if target in html:
+            html = html.replace(target, f'{target} integrity="{sri(dist / rel)}"')
+        if preload in html:
+            html = html.replace(preload, f'<link rel="modulepreload" href="./{rel}" integrity="{sri(dist / rel)}">')
+        elif not rel.endswith(".css") and rel != "app.js":
+            html = html.replace("</head>", f'  <link rel="modulepreload" href="./{rel}" integrity="{sri(dist / rel)}">\n</head>', 1)
+    (dist / "index.html").write_text(html)
 
 
 def write_service_worker(dist: Path, manifest: dict) -> None:
@@ -376,7 +423,8 @@ def main(argv: list[str]) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     try:
-        ensure_venv()
+        # The page only needs the build tools; tests and benchmarks also need llama.cpp's server.
+        ensure_venv("build,test" if args.command in ("test", "bench") else "build")
         if args.command == "models":
             sys.path.insert(0, str(ROOT))
             from models.recipe import build_models

@@ -25,6 +25,10 @@ name (``"model": "<behaviour>"``); flags join it with ``+`` (``slow+nocors``). B
   crlf             the normal reply with CRLF line ends, comments and "data:" without a space
   json             a whole (non-streamed) chat completion as application/json
   html             a 200 text/html page (a web UI at the base URL)
+  endless          tokens every 2 ms until the client goes away (at most 120 s)
+  invalid-utf8     chunks whose bytes are not UTF-8
+  huge-json        one 8 MB content delta
+  redirect         307 to another origin
 Flags: nocors (no CORS headers at all), auth (require the server's key even if it has none: "sk-fake").
 
 CORS is on by default: the request's Origin is reflected (or "*"), preflights (OPTIONS) allow
@@ -176,6 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if name.startswith("status-"):
             return self._status(int(name.split("-", 1)[1]), flags)
+        if name == "redirect":  # to another origin: a client must not follow it with the key
+            return self._send(307, b"", "text/plain", flags, {"Location": "http://localhost:9/v1/chat/completions"})
         if name == "html":
             return self._send(200, b"<!doctype html><title>Some Web UI</title><p>hi</p>", "text/html", flags)
         if path in ("/v1/models", "/models"):
@@ -203,6 +209,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(404, {"detail": "Not Found"}, flags)
         if name.startswith("status-"):
             return self._status(int(name.split("-", 1)[1]), flags)
+        if name == "redirect":  # to another origin: a client must not follow it with the key
+            return self._send(307, b"", "text/plain", flags, {"Location": "http://localhost:9/v1/chat/completions"})
         self._chat(name, flags, body)
 
     # -- behaviours -----------------------------------------------------------------------------
@@ -256,6 +264,27 @@ class _Handler(BaseHTTPRequestHandler):
             for i in range(40):
                 time.sleep(delay)
                 self._chunk(chunk({"content": f" w{i}"}))
+            self._chunk(chunk({}, "stop"))
+            self._chunk(b"data: [DONE]\n\n")
+            return self._end_chunks()
+        if name == "endless":  # tokens until the client goes away (bounded: 120 s at most)
+            self._chunk(chunk({"role": "assistant"}))
+            deadline = time.monotonic() + 120
+            try:
+                while time.monotonic() < deadline:
+                    self._chunk(chunk({"content": " more"}))
+                    time.sleep(0.002)
+            except OSError:
+                return
+            return self._end_chunks()
+        if name == "invalid-utf8":
+            self._chunk(chunk({"role": "assistant", "content": "bad "}))
+            self._chunk(b'data: {"choices": [{"index": 0, "delta": {"content": "\xff\xfe"}, "finish_reason": null}]}\n\n')
+            self._chunk(chunk({}, "stop"))
+            self._chunk(b"data: [DONE]\n\n")
+            return self._end_chunks()
+        if name == "huge-json":  # one 8 MB event: must neither freeze the page nor exhaust it
+            self._chunk(chunk({"role": "assistant", "content": "x" * 8_000_000}))
             self._chunk(chunk({}, "stop"))
             self._chunk(b"data: [DONE]\n\n")
             return self._end_chunks()

@@ -694,6 +694,14 @@ function fail(message) {
   setPageState("error");
 }
 
+// The content security policy blocked something (an injected script, a request to a host it does not
+// allow): say so in the page, since a <meta> policy has no report endpoint.
+document.addEventListener("securitypolicyviolation", (event) => {
+  const what = event.blockedURI === "inline" ? "an inline script" : event.blockedURI || "a resource";
+  showError(`The page's security policy blocked ${what} (${event.effectiveDirective}).`);
+  root.dataset.cspViolations = String(Number(root.dataset.cspViolations || 0) + 1);
+});
+
 window.addEventListener("error", (event) => {
   if (root.dataset.state === "booting") fail(`pagellm could not start: ${event.message}`);
 });

@@ -16,7 +16,7 @@ from typing import Callable
 
 from .engine import Delta, Final
 from .errors import GenerationError, InputError, PagellmError
-from .messages import Conversation
+from .messages import MAX_MESSAGE_CHARS, Conversation
 from .settings import GenerationSettings
 
 
@@ -102,10 +102,18 @@ class WorkerApp:
     async def reply(self, engine, conversation: Conversation, settings: GenerationSettings) -> None:
         """Stream one reply; whatever happens, the conversation that comes back is consistent."""
         content, reasoning, final = [], [], None
+        size, capped = 0, False
         self.active = engine
         try:
             async for event in engine.stream(conversation, settings):
                 if isinstance(event, Delta):
+                    if capped:
+                        continue
+                    size += len(event.text)
+                    if size > MAX_MESSAGE_CHARS:  # an endless or hostile stream: keep what fits, stop it
+                        capped = True
+                        engine.cancel()
+                        continue
                     (reasoning if event.kind == "reasoning" else content).append(event.text)
                     self.post({"type": "delta", "text": event.text, "kind": event.kind})
                 elif isinstance(event, Final):
@@ -127,6 +135,8 @@ class WorkerApp:
             reply.meta["reasoning"] = "".join(reasoning)
         if final:
             reply.meta["stats"] = final.to_dict()
+        if capped:
+            reply.meta["error"] = f"The reply was cut at {MAX_MESSAGE_CHARS:,} characters, the most one message may hold."
         self.post({"type": "done", "conversation": conversation.to_dict(), "final": final.to_dict() if final else None})
 
     def stop(self) -> None:

@@ -7,6 +7,8 @@ import http.server
 import os
 import threading
 
+import pytest
+
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import BOOT_TIMEOUT, ChatPage
@@ -50,6 +52,7 @@ def test_works_from_a_plain_static_server_under_a_sub_path(page, guard, console,
         server.shutdown()
 
 
+@pytest.mark.browser_context_args(service_workers="block")  # page.route must see every request
 def test_a_failed_boot_shows_the_reason_in_the_page(page, guard, console, site):
     # Break one runtime file: the page must say so in the page and move to data-state=error.
     page.route("**/pyodide/python_stdlib.zip", lambda route: route.fulfill(status=404, body="gone"))

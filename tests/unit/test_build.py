@@ -44,7 +44,7 @@ def test_built_pyodide_lock_lists_exactly_the_served_wheels():
 
 def test_built_manifest_matches_dist():
     manifest = json.loads((build.DIST / "manifest.json").read_text())
-    on_disk = {p.relative_to(build.DIST).as_posix() for p in build.DIST.rglob("*") if p.is_file()} - {"manifest.json"}
+    on_disk = {p.relative_to(build.DIST).as_posix() for p in build.DIST.rglob("*") if p.is_file()} - {"manifest.json", "sw.js"}
     assert set(manifest["files"]) == on_disk
     for rel in ("index.html", "app.js", "pyodide/pyodide.asm.wasm", "models/catalog.json"):
         assert manifest["files"][rel]["sha256"] == build.sha256_file(build.DIST / rel)

@@ -124,3 +124,14 @@ def test_unknown_model_and_unknown_request():
     run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "nope"}, {"type": "dance"})
     assert "Unknown model 'nope'" in events[-2]["message"] and events[-2]["stage"] == "load"
     assert "Unknown request" in events[-1]["message"]
+
+
+def test_a_reply_that_never_ends_is_cut_at_the_message_limit(monkeypatch):
+    import pagellm.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "MAX_MESSAGE_CHARS", 10)
+    engine = ScriptedEngine(pieces=("abcd",) * 50)
+    app, events = make_app(engine)
+    run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "tiny"}, send())
+    reply = events[-1]["conversation"]["messages"][-1]
+    assert engine.cancelled and reply["content"] == "abcdabcd" and "cut at 10" in reply["meta"]["error"]

@@ -1,0 +1,358 @@
+"""pagellm against its peers, in one headless Chromium, contenders alternating run by run.
+
+    python build.py bench                       # builds dist/, then this with the defaults (~20 min quiet)
+    .venv/bin/python bench/run.py --quick       # smoke run: 1 repetition, 16 tokens
+    .venv/bin/python bench/run.py --model tiny-random --quick --only 'pagellm-q8-t1|tjs-q8-t1'
+    .venv/bin/python bench/run.py --profile     # where pagellm's decode time goes (bench/profile_decode.py)
+
+Contenders (keys for --only / --skip, regular expressions):
+  pyodide            a bare Pyodide page served the same way (boot only)
+  pagellm-q8-t1/-t2  the pagellm page, int8 ONNX, 1 or 2 ONNX Runtime threads (?threads=N)
+  pagellm-q4-t1      the pagellm page, 4-bit ONNX
+  tjs-q8-t1/-t2      a plain-JavaScript Transformers.js page on the same files, engine in a worker
+  tjs-main-q8-t1     the same page with the engine on the main thread (responsiveness contrast)
+  wllama-t1/-t2      wllama 3.13 (llama.cpp in WebAssembly) on the GGUF the model was converted from
+  native-t1/-t2      llama.cpp natively (llama-cpp-python, in this process): the ceiling
+  --all adds pagellm-q4-t2 and tjs-q4-t1.
+Plus the remote client: the page and CPython streaming from a loopback fake server (--remote-tokens).
+
+Each repetition of a browser contender is a first visit in a fresh browser context. The contenders with a
+return visit (pyodide, pagellm-q8-t1, tjs-q8-t1, wllama-t1) send a short probe reply right at ready (open to
+first token, first visit), then open the page again in the same context and write the full reply there
+(load from cache, open to first token from cache, decode, responsiveness); the others write the full reply
+on their first visit. Secondary variants run --runs-extra times; --budget-min stops starting rounds in time
+for the whole run to stay under 30 minutes. Writes bench/results/latest.{md,png} (commit these) and
+latest.json plus a dated JSON of the raw runs (ignored by git); prints the table and the load average.
+
+--profile traces one reply each of pagellm, the plain-JS page and wllama with Chromium's sampling profiler
+and prints where decode time goes, per component and thread (bench/results/profile.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import drivers  # noqa: E402
+import report  # noqa: E402
+from drivers import Contender  # noqa: E402
+from webroot import BenchSite, SiteError  # noqa: E402
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-default-apps"]
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def all_contenders(full: bool) -> list[Contender]:
+    c = [
+        Contender("pyodide", "pyodide", "bare Pyodide page", cached=True),
+        Contender("pagellm-q8-t1", "pagellm", "pagellm q8, 1 thread", "q8", 1, cached=True),
+        Contender("pagellm-q8-t2", "pagellm", "pagellm q8, 2 threads", "q8", 2, extra=True),
+        Contender("pagellm-q4-t1", "pagellm", "pagellm q4, 1 thread", "q4", 1, extra=True),
+        Contender("tjs-q8-t1", "tjs", "plain-JS Transformers.js q8, 1 thread", "q8", 1, cached=True),
+        Contender("tjs-q8-t2", "tjs", "plain-JS Transformers.js q8, 2 threads", "q8", 2, extra=True),
+        Contender("tjs-main-q8-t1", "tjs-main", "plain-JS q8, 1 thread, main thread", "q8", 1, extra=True),
+        Contender("wllama-t1", "wllama", "wllama (GGUF), 1 thread", None, 1, cached=True),
+        Contender("wllama-t2", "wllama", "wllama (GGUF), 2 threads", None, 2, extra=True),
+        Contender("native-t1", "native", "llama.cpp native (GGUF), 1 thread", None, 1),
+        Contender("native-t2", "native", "llama.cpp native (GGUF), 2 threads", None, 2),
+    ]
+    if full:
+        c.insert(4, Contender("pagellm-q4-t2", "pagellm", "pagellm q4, 2 threads", "q4", 2, extra=True))
+        c.insert(8, Contender("tjs-q4-t1", "tjs", "plain-JS Transformers.js q4, 1 thread", "q4", 1, extra=True))
+    return c
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="repetitions of the main contenders (default 5)")
+    parser.add_argument("--runs-extra", type=int, default=3,
+                        help="repetitions of the secondary variants: 2 threads, q4, main thread (default 3)")
+    parser.add_argument("--tokens", type=int, default=128, help="tokens per reply (default 128)")
+    parser.add_argument("--remote-tokens", type=int, default=2000, help="tokens per remote stream (default 2000)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"catalog model id (default {DEFAULT_MODEL})")
+    parser.add_argument("--gguf", type=Path, help="GGUF for wllama and llama.cpp (default: the model's source)")
+    parser.add_argument("--only", help="regular expression: run only the contenders whose key matches")
+    parser.add_argument("--skip", help="regular expression: leave out the contenders whose key matches")
+    parser.add_argument("--all", action="store_true", help="add pagellm-q4-t2 and tjs-q4-t1")
+    parser.add_argument("--no-remote", action="store_true", help="leave out the remote throughput part")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 1 repetition of everything, 16 tokens, 1 remote run")
+    parser.add_argument("--budget-min", type=float, default=25.0,
+                        help="start no new round after this many minutes (default 25)")
+    parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="the built site (default dist/)")
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="where results go (default bench/results)")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of the benchmark: profile where decode time goes (bench/profile_decode.py)")
+    parser.add_argument("--keep-traces", action="store_true", help="with --profile: also save the raw traces")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.runs_extra = 1, 1
+        if args.tokens == 128:
+            args.tokens = 16
+    args.runs_extra = min(args.runs_extra, args.runs)
+    return args
+
+
+def selected(args) -> list[Contender]:
+    chosen = []
+    for c in all_contenders(args.all):
+        if args.only and not re.search(args.only, c.key):
+            continue
+        if args.skip and re.search(args.skip, c.key):
+            continue
+        if c.threads > 1 and (os.cpu_count() or 1) < 2:
+            continue
+        chosen.append(c)
+    return chosen
+
+
+def find_gguf(args) -> tuple[Path | None, str]:
+    if args.gguf:
+        return args.gguf, args.gguf.name
+    from models.recipe import source_path
+
+    for model in (args.model, DEFAULT_MODEL):
+        try:
+            path = source_path(model, log=lambda *_: None)
+            return path, f"{path.name}" + ("" if model == args.model else f" (the {model} GGUF)")
+        except Exception:  # noqa: BLE001 - a generated model has no GGUF: fall back to the default's
+            continue
+    return None, "none"
+
+
+def machine() -> str:
+    name = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name or 'CPU'}, {os.cpu_count()} cores"
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def brief(result: dict) -> str:
+    parts = []
+    for key, unit, name in (("boot_s", "s", "boot"), ("load_s", "s", "load"), ("ttft_s", "s", "ttft"),
+                            ("decode_tps", "tok/s", "decode"), ("load_s_cached", "s", "load (return)"),
+                            ("open_first_token_s", "s", "open→token"), ("open_first_token_s_cached", "s", "open→token (return)"),
+                            ("sw_settle_s", "s", "sw settle"), ("max_gap_ms", "ms", "gap"),
+                            ("remote_tps", "tok/s", "stream")):
+        value = result.get(key)
+        if isinstance(value, (int, float)):
+            parts.append(f"{name} {value:,.2f} {unit}" if unit != "ms" else f"{name} {value:.0f} ms")
+    if result.get("tokens") is not None and "decode_tps" in result:
+        parts.append(f"{result['tokens']} tokens")
+    return ", ".join(parts)
+
+
+def run_rounds(browser, base: str, chosen: list[Contender], args, gguf, started: float) -> tuple[list[dict], str]:
+    runs: list[dict] = []
+    failures = {c.key: 0 for c in chosen}
+    successes = {c.key: 0 for c in chosen}
+    guard = drivers.Guard()
+    rounds = max(args.runs, args.runs_extra)
+    stopped = ""
+    round_times: list[float] = []
+    for index in range(rounds):
+        todo = [c for c in chosen if index < (args.runs_extra if c.extra else args.runs)
+                and not (failures[c.key] >= 2 and successes[c.key] == 0)]
+        if not todo:
+            break
+        elapsed = time.monotonic() - started
+        if round_times and elapsed + max(round_times) > args.budget_min * 60:
+            stopped = (f"stopped after {index} of {rounds} rounds: the next one would pass the "
+                       f"{args.budget_min:g}-minute budget (--budget-min)")
+            say(stopped)
+            break
+        shift = index % len(todo)
+        todo = todo[shift:] + todo[:shift]
+        round_started = time.monotonic()
+        say(f"-- round {index + 1}/{rounds} ({len(todo)} contenders, {elapsed / 60:.1f} min so far, "
+            f"load average {loadavg()})")
+        for c in todo:
+            record = {"contender": c.key, "round": index + 1, "started": datetime.now().isoformat(timespec="seconds"),
+                      "loadavg": loadavg()}
+            t0 = time.monotonic()
+            try:
+                record["result"] = drivers.DRIVERS[c.kind](browser, base, c, guard, model=args.model,
+                                                           tokens=args.tokens, gguf=gguf)
+                successes[c.key] += 1
+                say(f"   {c.key:<16} {brief(record['result'])}  [{time.monotonic() - t0:.0f} s]")
+            except Exception as err:  # noqa: BLE001 - one failed run must not end the benchmark
+                failures[c.key] += 1
+                record["error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
+                say(f"   {c.key:<16} FAILED: {record['error']}  [{time.monotonic() - t0:.0f} s]")
+                if failures[c.key] >= 2 and successes[c.key] == 0:
+                    say(f"   {c.key:<16} dropped after two failures")
+            record["seconds"] = round(time.monotonic() - t0, 1)
+            runs.append(record)
+        round_times.append(time.monotonic() - round_started)
+    if guard.outside:
+        say(f"WARNING: pages tried to reach beyond loopback (aborted): {sorted(set(guard.outside))[:5]}")
+    return runs, stopped
+
+
+def in_thread(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API keeps an event loop on this one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def run_remote(browser, base: str, args) -> tuple[list[dict], dict]:
+    import remote_throughput as rt
+
+    raw: list[dict] = []
+    proc, fake = rt.start_server()
+    guard = drivers.Guard()
+    page = None
+    try:
+        in_thread(drivers.cpython_remote_run(fake, 200))  # warm up: imports, first connection
+        page = drivers.RemotePage(browser, base, guard, fake, args.remote_tokens)
+        count = 1 if args.quick else args.runs
+        say(f"-- remote: {count} x (page, CPython) streaming {args.remote_tokens} tokens from a loopback server")
+        for index in range(count):
+            for part in ("page", "cpython"):
+                record = {"contender": f"remote-{part}", "round": index + 1}
+                try:
+                    record["result"] = page.run() if part == "page" else \
+                        in_thread(drivers.cpython_remote_run(fake, args.remote_tokens))
+                    say(f"   remote-{part:<9} {brief(record['result'])}")
+                except Exception as err:  # noqa: BLE001
+                    record["error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
+                    say(f"   remote-{part:<9} FAILED: {record['error']}")
+                raw.append(record)
+    except Exception as err:  # noqa: BLE001
+        raw.append({"contender": "remote-page", "error": f"{type(err).__name__}: {err}"})
+        say(f"   remote FAILED: {err}")
+    finally:
+        if page:
+            page.close()
+        proc.kill()
+        proc.wait()
+    summary = {}
+    for part in ("page", "cpython"):
+        ok = [r["result"] for r in raw if r["contender"] == f"remote-{part}" and "result" in r]
+        summary[part] = {m: report.stat([r.get(m) for r in ok]) for m in
+                         ("remote_tps", "remote_wall_tps", "remote_tps_engine", "max_gap_ms", "max_longtask_ms")
+                         if report.stat([r.get(m) for r in ok])}
+    summary["errors"] = [r["error"] for r in raw if "error" in r]
+    return raw, summary
+
+
+def draw_chart(browser, svg: str, path: Path) -> None:
+    page = browser.new_page()
+    try:
+        page.set_content(f"<html><body style='margin:0;background:white'>{svg}</body></html>")
+        page.locator("svg").screenshot(path=str(path))
+    finally:
+        page.close()
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if args.profile:
+        import profile_decode
+
+        return profile_decode.main(args)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        say("Chromium is missing: apt-get install -y chromium")
+        return 1
+    chosen = selected(args)
+    if not chosen:
+        say("no contender left after --only/--skip")
+        return 1
+    started = time.monotonic()
+    before = loadavg()
+    needs_gguf = any(c.kind in ("wllama", "native") for c in chosen)
+    gguf, gguf_name = find_gguf(args) if needs_gguf else (None, "not used")
+    if needs_gguf and gguf is None:
+        say("no GGUF found for wllama/llama.cpp: pass --gguf, or --skip 'wllama|native'")
+        return 1
+    try:
+        site = BenchSite.create(args.dist, [args.model], args.tokens, gguf=gguf,
+                                q4=any(c.dtype == "q4" for c in chosen))
+    except SiteError as err:
+        say(f"error: {err}")
+        return 1
+    command = "python build.py bench" + (" " + shlex.join(argv) if argv else "")
+    say(f"pagellm bench: model {args.model}, {args.tokens} tokens, {args.runs} runs "
+        f"({args.runs_extra} for secondary variants), contenders {', '.join(c.key for c in chosen)}; "
+        f"load average {before}")
+    server, base = site.serve()
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+            try:
+                runs, stopped = run_rounds(browser, base, chosen, args, gguf, started)
+                remote_raw, remote = ([], {}) if args.no_remote else run_remote(browser, base, args)
+                after = loadavg()
+                meta = {
+                    "date": datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine(),
+                    "browser": f"Chromium {browser.version} (headless)", "model": args.model, "gguf": gguf_name,
+                    "tokens": args.tokens, "prompt": drivers.PROMPT, "runs": args.runs, "runs_extra": args.runs_extra,
+                    "remote_tokens": args.remote_tokens, "loadavg_before": before, "loadavg_after": after,
+                    "elapsed_min": (time.monotonic() - started) / 60, "command": command, "stopped": stopped,
+                }
+                labels = {c.key: c.label for c in chosen}
+                summary = report.summarise(runs, labels)
+                args.out.mkdir(parents=True, exist_ok=True)
+                stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+                data = {"meta": meta, "contenders": [c.__dict__ for c in chosen], "runs": runs + remote_raw,
+                        "summary": summary, "remote": remote}
+                for name in (f"bench-{stamp}.json", "latest.json"):
+                    (args.out / name).write_text(json.dumps(data, indent=1))
+                text = report.markdown(summary, remote, meta)
+                if stopped:
+                    text += f"\n{stopped}\n"
+                (args.out / "latest.md").write_text(text)
+                try:
+                    draw_chart(browser, report.chart_svg(summary, remote, meta), args.out / "latest.png")
+                except Exception as err:  # noqa: BLE001 - the table matters more than the picture
+                    say(f"chart not drawn: {err}")
+            finally:
+                browser.close()
+    finally:
+        site.close()
+    say("")
+    say(report.terminal(summary, remote, meta))
+    say(f"load average: {before} before, {after} after; {meta['elapsed_min']:.1f} min")
+    say(f"wrote {args.out / 'latest.md'}, {args.out / 'latest.png'}, {args.out / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
