@@ -235,7 +235,7 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
         wasm_file = "onnx/model_quantized.onnx" if "onnx/model_quantized.onnx" in weights else min(weights, key=weights.get)
         entries.append({**model.to_dict(), "files": files, "download_bytes": configs + weights[wasm_file]})
     default = catalog.default.id if catalog.default.id in built else entries[0]["id"]
-    index = {"default": default, "models": entries}
+    index = {"default": default, "models": entries, "suggested": catalog.suggested}
     (dist / "models" / "catalog.json").write_text(json.dumps(index, indent=1))
     return index
 

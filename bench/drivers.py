@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlencode
+
+from tests.guard import NetworkGuard as Guard
 
 PROMPT = "What is the capital of France?"
 PROBE_TOKENS = 8          # the first visit's short reply of a `cached` contender
 SETTLE_TIMEOUT_MS = 180_000
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 STATE_TIMEOUT_MS = 300_000
 
 # Installed in every page before its own scripts: a 10 ms timer that records its late ticks, and a
@@ -118,21 +119,6 @@ def rate(tokens: int | None, first: float | None, last: float | None, unit: floa
     if not tokens or tokens < 2 or first is None or last is None or last <= first:
         return None
     return (tokens - 1) / ((last - first) / unit)
-
-
-class Guard:
-    """Aborts every request that is not to loopback, and remembers it (a benchmark must be local)."""
-
-    def __init__(self):
-        self.outside: list[str] = []
-
-    def __call__(self, route):
-        url = route.request.url
-        if url.startswith(("data:", "blob:")) or urlparse(url).hostname in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            self.outside.append(url)
-            route.abort()
 
 
 def new_context(browser, guard: Guard):

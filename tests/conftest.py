@@ -7,7 +7,6 @@ import shutil
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
@@ -15,9 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import build  # noqa: E402  (build.py: make_server, the manifest logic)
+from tests.guard import NetworkGuard  # noqa: E402
 
 DIST = ROOT / "dist"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-default-apps"]
 
@@ -56,21 +55,6 @@ def chromium_path() -> str:
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args, chromium_path):
     return {**browser_type_launch_args, "executable_path": chromium_path, "args": CHROMIUM_ARGS}
-
-
-class NetworkGuard:
-    """Lets loopback requests through and aborts (and records) every other one."""
-
-    def __init__(self):
-        self.outside: list[str] = []
-
-    def __call__(self, route):
-        url = route.request.url
-        if url.startswith(("data:", "blob:")) or urlparse(url).hostname in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            self.outside.append(url)
-            route.abort()
 
 
 @pytest.fixture

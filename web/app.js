@@ -218,6 +218,7 @@ function saveSettings() {
     backend: backendValue(), model: ui.model.value, device: ui.deviceChoice.value, provider: ui.provider.value,
     base_url: ui.baseUrl.value, remote_model: ui.remoteModel.value, system_prompt: ui_systemPrompt(),
     remember_key: ui.rememberKey.checked, form: readSettingsForm(),
+    hub_base_url: $("hub-base-url").value, hub_model_id: $("hub-model-id").value, use_hub: !!state.useHub,
   };
   saveJSON(SETTINGS_KEY, saved);
   if (ui.rememberKey.checked) saveJSON(KEYS_KEY, Object.fromEntries(state.keys));
@@ -230,6 +231,9 @@ function restoreSettings() {
   if (saved.system_prompt) $("system-prompt").value = saved.system_prompt;
   if (saved.device) ui.deviceChoice.value = saved.device;
   ui.rememberKey.checked = !!saved.remember_key;
+  $("hub-base-url").value = saved.hub_base_url || "";
+  $("hub-model-id").value = saved.hub_model_id || "";
+  state.useHub = !!saved.use_hub && !params.get("model");
   for (const [url, key] of Object.entries(loadJSON(KEYS_KEY) || {})) state.keys.set(url, key);
   setBackend(params.get("backend") || saved.backend || "local");
   if (params.get("device")) ui.deviceChoice.value = params.get("device");
@@ -339,6 +343,7 @@ const handlers = {
     state.modelReady = true;
     performance.mark("pagellm:model-ready");
     state.loadedModel = { model: msg.model, dtype: msg.dtype };
+    saveSettings();
     keepLoadedModel();
     ui.device.textContent = msg.device;
     ui.deviceNote.textContent = `(${msg.dtype})${msg.notice ? " — " + msg.notice : ""}`;
@@ -393,6 +398,19 @@ const handlers = {
     else if (state.busy) finishReply(state.conversation);
     setPageState(state.pythonReady && (state.modelReady || backendValue() === "remote") ? "ready" : "error");
   },
+  plan(msg) {
+    const verdict = { ok: "fits", warn: "may not fit", refuse: "will not fit" }[msg.verdict];
+    $("model-plan").textContent = `${msg.model}: ${msg.dtype} weights, ${formatBytes(msg.download_bytes)} to download; ${msg.reason} — ${verdict}.`;
+  },
+  confirm(msg) {
+    const ok = confirm(`Download ${formatBytes(msg.plan.download_bytes)} for ${msg.model}? It ${msg.plan.reason}.`);
+    if (ok) post({ ...msg.request, confirmed: true });
+    else { showProgress(0, "Download cancelled"); setPageState(state.modelReady ? "ready" : "error"); }
+  },
+  folder(msg) {
+    $("model-plan").textContent = `${msg.files} files received from the folder.`;
+    post({ type: "load", folder: true, device: ui.deviceChoice.value });
+  },
   async imported(msg) {
     for (const conversation of msg.conversations) await state.store.put(conversation);
     await switchChat(msg.conversations[0].id);
@@ -426,10 +444,18 @@ function finishReply(conversation) {
   setPageState("ready");
 }
 
-function loadModel() {
+function loadModel({ confirmed = false } = {}) {
   if (!state.pythonReady) return;
   clearError();
   state.modelReady = false;
+  const hubId = $("hub-model-id").value.trim();
+  if (hubId && state.useHub) {
+    setPageState("loading-model");
+    showProgress(null, `Checking ${hubId} on the Hub…`);
+    post({ type: "load", hub: { id: hubId, host: $("hub-base-url").value.trim() || "https://huggingface.co" },
+      device: ui.deviceChoice.value, confirmed });
+    return;
+  }
   const model = state.catalog.models.find((m) => m.id === ui.model.value);
   setPageState("loading-model");
   showProgress(0, `Loading ${model?.name ?? ui.model.value}…`);
@@ -479,8 +505,21 @@ function bindEvents() {
   ui.stop.addEventListener("click", stop);
   $("new-chat").addEventListener("click", newChat);
   $("error-close").addEventListener("click", clearError);
-  $("load-model").addEventListener("click", loadModel);
-  ui.model.addEventListener("change", () => { saveSettings(); loadModel(); });
+  $("load-model").addEventListener("click", () => {
+    state.useHub = !!$("hub-model-id").value.trim();  // a Hub id typed in means: load that one
+    loadModel();
+  });
+  ui.model.addEventListener("change", () => { state.useHub = false; saveSettings(); loadModel(); });
+  $("local-folder").addEventListener("change", (event) => {
+    const files = [...event.target.files].map((file) => ({ path: file.webkitRelativePath || file.name, file }));
+    event.target.value = "";
+    if (!files.length || !state.pythonReady) return;
+    clearError();
+    state.useHub = false;
+    setPageState("loading-model");
+    showProgress(null, "Reading the folder…");
+    state.worker.postMessage({ type: "folder", files });  // File objects: structured clone, not JSON
+  });
   ui.deviceChoice.addEventListener("change", () => { saveSettings(); loadModel(); });
   for (const radio of document.querySelectorAll("input[name=backend-choice]")) {
     radio.addEventListener("change", () => {
@@ -646,6 +685,8 @@ async function boot() {
       { value: m.id, textContent: `${m.name} (${formatBytes(m.download_bytes ?? 0)})` })));
     const wanted = params.get("model") || saved.model;
     ui.model.value = catalog.models.some((m) => m.id === wanted) ? wanted : catalog.default;
+    $("hub-suggestions").replaceChildren(...(catalog.suggested ?? []).map((m) =>
+      Object.assign(document.createElement("option"), { value: m.id, textContent: m.note ?? "" })));
     ui.provider.replaceChildren(...providers.map((p) => Object.assign(document.createElement("option"), { value: p.id, textContent: p.name })));
     ui.baseUrl.value = saved.base_url || "";
     ui.remoteModel.value = saved.remote_model || "";

@@ -15,11 +15,12 @@ unit-tested on CPython.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 
 from .engine import Delta, Final, Progress, ProgressCallback, ReplyClock
-from .errors import DeviceError, GenerationError, ModelLoadError, SettingsError
+from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError
 from .messages import Conversation
 from .settings import GenerationSettings
 from .stops import StopStrings
@@ -85,10 +86,15 @@ def explain_load_failure(model: str, message: str) -> ModelLoadError:
 # copies). Fetches are resolved against the site base, because inside a worker
 # relative URLs do not resolve; bytes are counted here so progress needs no extra probing request.
 _ENV_JS = r"""
-(T, base, onBytes, onFailure) => {
+(T, base, onBytes, onFailure, source) => {
   const env = T.env;
-  env.allowLocalModels = true;
-  env.allowRemoteModels = false;
+  const hub = source.kind === "hub";
+  env.allowLocalModels = !hub;
+  env.allowRemoteModels = hub;  // only when the user asked for a Hub model
+  if (hub) {
+    env.remoteHost = source.host.replace(/\/*$/, "/");
+    env.remotePathTemplate = "{model}/resolve/{revision}/";
+  }
   env.localModelPath = "/models/";
   env.backends.onnx.wasm.wasmPaths = new URL("vendor/ort/", base).href;
   const resolve = (url) => {
@@ -109,7 +115,14 @@ _ENV_JS = r"""
     });
     return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
+  // A model from this computer: its files were handed to the worker as File objects.
+  const folder = globalThis.pagellmFolder;
   env.fetch = async (url, init) => {
+    const text = String(url);
+    if (folder && text.startsWith("/models/local-folder/")) {
+      const file = folder.get(text.slice("/models/local-folder/".length));
+      return file ? counted(new Response(file), text) : new Response("not in the chosen folder", { status: 404 });
+    }
     const response = await fetch(resolve(url), init);
     // Transformers.js would parse an error page as a model: say what the server (or the service
     // worker's integrity check) said instead. 404 stays for Transformers.js to report as missing.
@@ -120,9 +133,9 @@ _ENV_JS = r"""
     }
     return counted(response, String(url));
   };
-  // The site's service worker caches model files (checked against the build's hashes); a second
-  // copy in Transformers.js's own cache would only double the storage.
-  env.useBrowserCache = false;
+  // The site's service worker caches the site's model files (checked against the build's hashes);
+  // Hub files are cross-origin, so Transformers.js keeps them in its own cache (offline use later).
+  env.useBrowserCache = hub;
   env.useCustomCache = false;
   return env;
 }
@@ -199,10 +212,11 @@ class LocalEngine:
     def __init__(self, model: str, *, site_url: str | None = None, device: str = "auto", dtype: str | None = None,
                  threads: int | None = None,
                  dtypes: tuple[str, ...] = ("q8", "q4", "fp32"), file_sizes: dict | None = None,
-                 context_length: int = 2048, name: str | None = None):
+                 context_length: int = 2048, name: str | None = None, source: dict | None = None):
         if device not in DEVICES:
             raise DeviceError(f"Unknown device {device!r}: use one of {', '.join(DEVICES)}.")
         self.model_id = model
+        self.source = source or {"kind": "site"}  # or {"kind": "hub", "host", "revision"}, {"kind": "folder"}
         self.name = name or model
         self.site_url = site_url
         self.requested_device = device
@@ -258,7 +272,7 @@ class LocalEngine:
                 failed.set_result(str(message))
 
         self._proxies = [create_proxy(on_bytes), create_proxy(on_failure)]
-        env = run_js(_ENV_JS)(T, self.site_url, *self._proxies)
+        env = run_js(_ENV_JS)(T, self.site_url, *self._proxies, to_js(self.source, dict_converter=js.Object.fromEntries))
         self._fetch_failed = failed
         self._set_threads(env, js)
         try:
@@ -284,9 +298,13 @@ class LocalEngine:
                 self.notice = f"{self.notice} {note}" if self.notice else note
 
     async def _load_weights(self, T, to_js, js, report) -> None:
-        options = to_js({"device": self.device, "dtype": self.dtype}, dict_converter=js.Object.fromEntries)
+        options = {"device": self.device, "dtype": self.dtype}
+        if self.source.get("revision"):
+            options["revision"] = self.source["revision"]
+        options = to_js(options, dict_converter=js.Object.fromEntries)
         try:
-            self._tokenizer = await self._unless_fetch_failed(T.AutoTokenizer.from_pretrained(self.model_id))
+            revision = to_js({"revision": self.source.get("revision", "main")}, dict_converter=js.Object.fromEntries)
+            self._tokenizer = await self._unless_fetch_failed(T.AutoTokenizer.from_pretrained(self.model_id, revision))
             report(Progress("Preparing the model (ONNX Runtime session)"))
             self._model = await self._unless_fetch_failed(T.AutoModelForCausalLM.from_pretrained(self.model_id, options))
             from pyodide.code import run_js
@@ -402,3 +420,85 @@ def _generation_error(err: Exception) -> Exception:
     if "memory" in message.lower():
         return GenerationError("The model ran out of memory while answering.", hint="Shorten the conversation or use a smaller model.")
     return GenerationError(f"The model failed while answering: {message}")
+
+
+# -- models beyond the bundle ------------------------------------------------------------------
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def parse_hub_id(text: str) -> tuple[str, str]:
+    """``owner/name`` or ``owner/name@revision`` -> (id, revision)."""
+    model_id, _, revision = text.strip().partition("@")
+    if not HUB_ID.match(model_id):
+        raise InputError(f"{text.strip() or 'An empty id'!r} is not a Hub model id: use owner/name, e.g. "
+                         "onnx-community/Qwen2.5-0.5B-Instruct (optionally @revision).")
+    return model_id, revision or "main"
+
+
+async def _cached_size(url: str) -> int | None:
+    import js
+
+    try:
+        cache = await js.caches.open("transformers-cache")
+        hit = await cache.match(url)
+        return int((await hit.blob()).size) if hit else None
+    except Exception:
+        return None
+
+
+async def hub_plan(host: str, model_id: str, revision: str, device: str):
+    """Read a Hub model's config and file sizes (HEAD requests), then judge the fit before downloading."""
+    import json as _json
+
+    import js
+    from pyodide.ffi import to_js
+
+    from .fit import candidate_files, plan_download
+
+    root = f"{host.rstrip('/')}/{model_id}/resolve/{revision}/"
+    try:
+        cache = await js.caches.open("transformers-cache")
+        response = await cache.match(root + "config.json") or await js.fetch(root + "config.json")
+    except Exception as err:
+        raise ModelLoadError(f"Could not reach the Hub at {host} ({_js_message(err)}).",
+                             hint="Check the Hub URL and your connection; cached models work offline.") from None
+    if response.status == 404:
+        raise ModelLoadError(f"There is no model {model_id} (revision {revision}) at {host}: its config.json was not found.",
+                             hint="Check the id's spelling and the revision.")
+    if not response.ok:
+        raise ModelLoadError(f"The Hub at {host} answered {response.status} for {model_id}'s config.json.")
+    config = _json.loads(str(await response.text()))
+    sizes = {}
+    head = to_js({"method": "HEAD"}, dict_converter=js.Object.fromEntries)
+    for file in candidate_files():
+        size = await _cached_size(root + file)
+        if size is None:
+            try:
+                answer = await js.fetch(root + file, head)
+            except Exception:
+                continue
+            if answer.ok:
+                size = int(answer.headers.get("x-linked-size") or answer.headers.get("content-length") or 0)
+        if size:
+            sizes[file] = size
+    memory = getattr(js.navigator, "deviceMemory", None)
+    return plan_download(config, sizes, device, device_memory_gb=float(memory) if memory else None, name=model_id)
+
+
+async def folder_plan(files, device: str):
+    """The same check for a folder picked on this computer (``files``: path -> JS File)."""
+    import json as _json
+
+    import js
+
+    from .fit import plan_download
+
+    config_file = files.get("config.json")
+    if config_file is None:
+        raise ModelLoadError("The chosen folder has no config.json: pick a folder in Transformers.js layout "
+                             "(config.json, tokenizer.json, onnx/model_*.onnx).")
+    config = _json.loads(str(await config_file.text()))
+    sizes = {path: int(f.size) for path, f in files.items() if path.startswith("onnx/")}
+    memory = getattr(js.navigator, "deviceMemory", None)
+    return plan_download(config, sizes, device, device_memory_gb=float(memory) if memory else None, name="The chosen folder")

@@ -30,7 +30,8 @@ class WorkerApp:
         self.site_url: str | None = None
         self.catalog: dict = {"models": []}
         self.local = None
-        self.local_key: tuple | None = None
+        self.webgpu = False
+        self.folder_files: dict = {}      # path -> File, for a model from this computer
         self.active = None                # the engine streaming now, for stop
         self.remote_cache: dict = {}
 
@@ -52,10 +53,10 @@ class WorkerApp:
     async def on_init(self, message: dict) -> None:
         self.site_url = message.get("base")
         self.catalog = message.get("catalog") or {"models": []}
-        webgpu = bool(await self.detect_webgpu()) if self.detect_webgpu else False
+        self.webgpu = bool(await self.detect_webgpu()) if self.detect_webgpu else False
         from . import __version__
 
-        self.post({"type": "ready", "webgpu": webgpu, "version": __version__})
+        self.post({"type": "ready", "webgpu": self.webgpu, "version": __version__})
 
     def model_entry(self, model_id: str) -> dict:
         for entry in self.catalog.get("models", []):
@@ -65,14 +66,44 @@ class WorkerApp:
         raise InputError(f"Unknown model {model_id!r}: this site offers {known}.")
 
     async def on_load(self, message: dict) -> None:
+        if message.get("hub") or message.get("folder"):
+            return await self.load_external(message)
         entry = self.model_entry(message.get("model") or self.catalog.get("default", ""))
-        device = message.get("device") or "auto"
-        engine = self.make_local(entry, device, self.site_url, message.get("threads"))
+        engine = self.make_local(entry, message.get("device") or "auto", self.site_url, message.get("threads"))
+        await self.finish_load(engine, entry["id"], entry.get("name", entry["id"]))
+
+    async def finish_load(self, engine, model_id: str, name: str) -> None:
         await engine.load(progress=lambda p: self.post({"type": "progress", **p.to_dict()}))
-        self.local, self.local_key = engine, (entry["id"], device)
-        self.post({"type": "loaded", "model": entry["id"], "name": entry.get("name", entry["id"]),
-                   "device": engine.device, "dtype": engine.dtype, "notice": engine.notice,
-                   "seconds": engine.load_seconds or 0.0})
+        self.local = engine
+        self.post({"type": "loaded", "model": model_id, "name": name, "device": engine.device, "dtype": engine.dtype,
+                   "notice": engine.notice, "seconds": engine.load_seconds or 0.0})
+
+    async def load_external(self, message: dict) -> None:
+        """A model from a Hub (by id) or from a folder on this computer: check the fit, then load."""
+        from .errors import ModelLoadError
+        from .local import LocalEngine, choose_device, folder_plan, hub_plan, parse_hub_id
+
+        requested = message.get("device") or "auto"
+        device, _ = choose_device(requested, self.webgpu)
+        if message.get("hub"):
+            model_id, revision = parse_hub_id(message["hub"].get("id", ""))
+            host = (message["hub"].get("host") or "https://huggingface.co").strip()
+            plan = await hub_plan(host, model_id, revision, device)
+            source, name = {"kind": "hub", "host": host, "revision": revision}, model_id
+        else:
+            if not self.folder_files:
+                raise InputError("Choose a folder first.")
+            plan = await folder_plan(self.folder_files, device)
+            model_id, source, name = "local-folder", {"kind": "folder"}, "Model from this computer"
+        self.post({"type": "plan", "model": name, **plan.to_dict()})
+        if plan.verdict == "refuse":
+            raise ModelLoadError(f"{name} will not fit: it {plan.reason}.")
+        if plan.confirm and not message.get("confirmed"):
+            self.post({"type": "confirm", "model": name, "plan": plan.to_dict(), "request": message})
+            return
+        engine = LocalEngine(model_id, site_url=self.site_url, device=requested, dtype=plan.dtype, dtypes=(plan.dtype,),
+                             file_sizes={plan.file: plan.download_bytes}, name=name, source=source)
+        await self.finish_load(engine, model_id, name)
 
     async def engine_for(self, backend: dict):
         if backend.get("kind") == "remote":
@@ -194,6 +225,9 @@ def serve_worker() -> None:
     tasks = set()
 
     def on_message(event):
+        if not isinstance(event.data, str):  # a folder's File objects: they cannot travel as JSON
+            receive_folder(event.data)
+            return
         message = json.loads(event.data)
         if message.get("type") == "stop":  # at once, not queued behind the reply it stops
             app.stop()
@@ -202,6 +236,19 @@ def serve_worker() -> None:
         task = asyncio.ensure_future(app.handle(message))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+
+    def receive_folder(data):
+        import js
+
+        files = {}
+        for item in data.files:
+            path = str(item.path).split("/", 1)[-1]  # drop the chosen folder's own name
+            files[path] = item.file
+        app.folder_files = files
+        js.globalThis.pagellmFolder = js.Map.new()
+        for path, file in files.items():
+            js.globalThis.pagellmFolder.set(path, file)
+        app.post({"type": "folder", "files": len(files)})
 
     xworker.onmessage = create_proxy(on_message)
     app.post({"type": "booted"})
