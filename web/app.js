@@ -452,7 +452,7 @@ function loadModel({ confirmed = false } = {}) {
   if (hubId && state.useHub) {
     setPageState("loading-model");
     showProgress(null, `Checking ${hubId} on the Hub…`);
-    post({ type: "load", hub: { id: hubId, host: $("hub-base-url").value.trim() || "https://huggingface.co" },
+    post({ type: "load", hub: { id: hubId, host: $("hub-base-url").value.trim() },
       device: ui.deviceChoice.value, confirmed });
     return;
   }

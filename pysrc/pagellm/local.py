@@ -424,6 +424,7 @@ def _generation_error(err: Exception) -> Exception:
 
 # -- models beyond the bundle ------------------------------------------------------------------
 
+DEFAULT_HUB = "https://huggingface.co"  # used only when the user asks for a Hub model and names no other Hub
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 

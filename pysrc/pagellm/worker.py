@@ -81,13 +81,13 @@ class WorkerApp:
     async def load_external(self, message: dict) -> None:
         """A model from a Hub (by id) or from a folder on this computer: check the fit, then load."""
         from .errors import ModelLoadError
-        from .local import LocalEngine, choose_device, folder_plan, hub_plan, parse_hub_id
+        from .local import DEFAULT_HUB, LocalEngine, choose_device, folder_plan, hub_plan, parse_hub_id
 
         requested = message.get("device") or "auto"
         device, _ = choose_device(requested, self.webgpu)
         if message.get("hub"):
             model_id, revision = parse_hub_id(message["hub"].get("id", ""))
-            host = (message["hub"].get("host") or "https://huggingface.co").strip()
+            host = (message["hub"].get("host") or DEFAULT_HUB).strip()
             plan = await hub_plan(host, model_id, revision, device)
             source, name = {"kind": "hub", "host": host, "revision": revision}, model_id
         else:
