@@ -141,9 +141,9 @@ function scrollToEnd() {
 // ---------------------------------------------------------------------------------------------
 // Saved state. Keys are never part of it unless the user ticked "remember on this device".
 function newConversation() {
-  return { id: crypto.randomUUID?.() ?? String(Date.now()), title: "", system_prompt: ui_systemPrompt(), messages: [] };
+  return { id: crypto.randomUUID?.() ?? String(Date.now()), title: "", system_prompt: systemPromptText(), messages: [] };
 }
-function ui_systemPrompt() { return $("system-prompt").value; }
+function systemPromptText() { return $("system-prompt").value; }
 
 function loadJSON(key) {
   try { return JSON.parse(store.getItem(key)); } catch { return null; }
@@ -216,7 +216,7 @@ function readSettingsForm() {
 function saveSettings() {
   const saved = {
     backend: backendValue(), model: ui.model.value, device: ui.deviceChoice.value, provider: ui.provider.value,
-    base_url: ui.baseUrl.value, remote_model: ui.remoteModel.value, system_prompt: ui_systemPrompt(),
+    base_url: ui.baseUrl.value, remote_model: ui.remoteModel.value, system_prompt: systemPromptText(),
     remember_key: ui.rememberKey.checked, form: readSettingsForm(),
     hub_base_url: $("hub-base-url").value, hub_model_id: $("hub-model-id").value, use_hub: !!state.useHub,
   };
@@ -468,7 +468,7 @@ function send() {
   clearError();
   state.busy = true;
   setPageState("generating");
-  state.conversation.system_prompt = ui_systemPrompt();
+  state.conversation.system_prompt = systemPromptText();
   post({ type: "send", text: ui.prompt.value, conversation: state.conversation, settings: readSettingsForm(),
     backend: backendConfig() });
 }
@@ -574,7 +574,7 @@ function bindEvents() {
     $("connection-status").textContent = "Testing…";
     post({ type: "models", backend: backendConfig() });
   });
-  $("system-prompt").addEventListener("change", () => { state.conversation.system_prompt = ui_systemPrompt(); saveConversation(); saveSettings(); });
+  $("system-prompt").addEventListener("change", () => { state.conversation.system_prompt = systemPromptText(); saveConversation(); saveSettings(); });
   for (const input of Object.values(settingFields)) input.addEventListener("change", saveSettings);
   $("toggle-sidebar").addEventListener("click", () => {
     const open = $("sidebar").classList.toggle("open");
