@@ -71,6 +71,15 @@ class Transport(Protocol):
         """Close pooled connections."""
 
 
+async def read_body(chunks: AsyncIterator[bytes], limit: int = 1 << 20) -> bytes:
+    """A whole (error) body, kept to ``limit`` bytes but read to the end so the connection can close."""
+    data = bytearray()
+    async for chunk in chunks:
+        if len(data) < limit:
+            data += chunk[: limit - len(data)]
+    return bytes(data)
+
+
 def default_transport() -> Transport:
     """The browser's fetch under Pyodide, httpx elsewhere."""
     if sys.platform == "emscripten":

@@ -25,7 +25,7 @@ from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-
 
 from ..errors import CancelledError_, NetworkError, StreamCutError, TimeoutError_
 from ..openai_errors import host_of
-from . import Request, fetch_failed_error, mixed_content_error
+from . import Request, fetch_failed_error, mixed_content_error, read_body
 
 __all__ = ["BrowserTransport"]
 
@@ -133,11 +133,7 @@ class BrowserResponse:
             yield result.value.to_bytes()
 
     async def read(self, limit: int = 1 << 20) -> bytes:
-        data = bytearray()
-        async for chunk in self.chunks():
-            if len(data) < limit:
-                data += chunk[: limit - len(data)]
-        return bytes(data)
+        return await read_body(self.chunks(), limit)
 
     def abort(self) -> None:
         self._abort.abort("cancel")

@@ -22,7 +22,7 @@ import httpx
 
 from ..errors import BadURLError, CancelledError_, NetworkError, StreamCutError, TimeoutError_
 from ..openai_errors import host_of
-from . import Request, is_loopback
+from . import Request, is_loopback, read_body
 
 __all__ = ["HttpxTransport", "HttpxResponse"]
 
@@ -94,11 +94,7 @@ class HttpxResponse:
             raise CancelledError_("The request was cancelled.") from None
 
     async def read(self, limit: int = 1 << 20) -> bytes:
-        data = bytearray()
-        async for chunk in self.chunks():
-            if len(data) < limit:
-                data += chunk[: limit - len(data)]
-        return bytes(data)
+        return await read_body(self.chunks(), limit)
 
     def abort(self) -> None:
         # httpx cannot interrupt a pending read from outside; the engine cancels the reading task.

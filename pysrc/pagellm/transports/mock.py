@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterable
 
 from ..errors import CancelledError_
-from . import Request
+from . import Request, read_body
 
 __all__ = ["MockTransport", "MockResponse", "sse_bytes"]
 
@@ -91,10 +91,7 @@ class _Opened:
             raise self._script.error_after
 
     async def read(self, limit: int = 1 << 20) -> bytes:
-        data = b""
-        async for chunk in self.chunks():
-            data += chunk
-        return data[:limit]
+        return await read_body(self.chunks(), limit)
 
     def abort(self) -> None:
         self.aborted = True
