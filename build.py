@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -179,6 +180,23 @@ def build_pagellm_wheel() -> Path:
     return next(out.glob("pagellm-*.whl"))
 
 
+def write_python_archive(dist: Path, wheels: list[str]) -> Path:
+    """The page's Python packages as one zip that PyScript unpacks into the worker's file system.
+    Listing the wheels as `packages` made PyScript load micropip and packaging and run an install
+    (0.4-0.5 s of every boot); the packages are pure Python, so unpacking is all they need. The wheels
+    stay in dist/wheels/ for other PyScript pages that use the Python API (README)."""
+    out = dist / "python" / "site.zip"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for wheel in wheels:
+            with zipfile.ZipFile(dist / wheel) as source:
+                for info in source.infolist():
+                    if ".dist-info/" not in info.filename:
+                        # a fixed date: the same inputs give the same bytes (and the same sha256)
+                        archive.writestr(zipfile.ZipInfo(info.filename, (2020, 1, 1, 0, 0, 0)), source.read(info))
+    return out
+
+
 def write_pyodide(dist: Path) -> list[str]:
     """Pyodide core plus a lock that lists only what is served, with the served files' sha256."""
     src = NODE / "pyodide"
@@ -213,6 +231,8 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
     from models.catalog import load_catalog
     from models.recipe import build_models
 
+    from pagellm.local import DTYPE_PREFERENCE, choose_dtype, download_files
+
     catalog = load_catalog()
     wanted = model_ids or [m.id for m in catalog.models]
     built = build_models(wanted)
@@ -229,11 +249,11 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
                     continue
                 copy(path, dist / "models" / model.id / rel)
                 files[rel] = path.stat().st_size
-        configs = sum(size for rel, size in files.items() if not rel.startswith("onnx/"))
-        weights = {rel: size for rel, size in files.items() if rel.startswith("onnx/")}
-        # What a first visit downloads on WebAssembly: the configs plus the int8 file (else the smallest).
-        wasm_file = "onnx/model_quantized.onnx" if "onnx/model_quantized.onnx" in weights else min(weights, key=weights.get)
-        entries.append({**model.to_dict(), "files": files, "download_bytes": configs + weights[wasm_file]})
+        # What the engine will fetch on each device (the page starts that download while Python boots);
+        # the choice is the engine's own (pagellm.local), so page and worker cannot disagree.
+        fetched = {device: download_files(choose_dtype(device, model.dtypes)) for device in DTYPE_PREFERENCE}
+        entries.append({**model.to_dict(), "files": files, "fetched_files": fetched,
+                        "download_bytes": sum(files[rel] for rel in fetched["wasm"] if rel in files)})
     default = catalog.default.id if catalog.default.id in built else entries[0]["id"]
     index = {"default": default, "models": entries, "suggested": catalog.suggested}
     (dist / "models" / "catalog.json").write_text(json.dumps(index, indent=1))
@@ -288,7 +308,7 @@ def build(model_ids: list[str] | None = None) -> Path:
             shutil.copy2(path, DIST / path.relative_to(web))
     write_index(DIST)
     config = json.loads((web / "pyscript.json").read_text())
-    config["packages"] = wheels
+    config["files"] = {f"./{write_python_archive(DIST, wheels).relative_to(DIST).as_posix()}": "./site/*"}
     (DIST / "pyscript.json").write_text(json.dumps(config, indent=1))
     write_providers(DIST)
     write_models(DIST, model_ids)

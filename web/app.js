@@ -28,6 +28,7 @@ const state = {
   worker: null, pythonReady: false, modelReady: false, busy: false,
   catalog: null, providers: [], conversation: null, streaming: null, lastSaved: 0, store: null, chats: [],
   keys: new Map(),      // base URL -> API key, in memory; a key is only ever shown for its own URL
+  prefetch: null,       // the bundled model's files, downloading while Python starts
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -320,6 +321,64 @@ function showStats(final) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The bundled model's files download while Python starts: the two used to run one after the other.
+// The worker gets them as Blobs with its load request and reads them instead of fetching. Which files
+// each device needs comes from the catalog (the engine's own choice, written at build time); a wrong
+// guess only means the worker fetches what it is missing itself.
+async function guessDevice(choice) {
+  if (choice === "wasm" || !navigator.gpu) return "wasm";
+  const adapter = await navigator.gpu.requestAdapter().catch(() => null);
+  return adapter ? "webgpu" : "wasm";
+}
+
+function startPrefetch(modelId, choice) {
+  const model = state.catalog.models.find((m) => m.id === modelId);
+  if (!model?.fetched_files) return null;
+  const controller = new AbortController();
+  const progress = { loaded: 0, total: 0 };
+  const files = (async () => {
+    const device = await guessDevice(choice);
+    const paths = model.fetched_files[device].map((rel) => `models/${model.id}/${rel}`);
+    progress.total = model.fetched_files[device].reduce((sum, rel) => sum + (model.files[rel] ?? 0), 0);
+    return Promise.all(paths.map(async (path) => {
+      const response = await fetch(`./${path}`, { signal: controller.signal });
+      if (!response.ok) throw new Error(`${path} answered ${response.status}`);
+      const parts = [];
+      for (const reader = response.body.getReader(); ;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parts.push(value);
+        progress.loaded += value.byteLength;
+        if (!state.pythonReady) showProgress(null, `Starting Python… (model: ${formatBytes(progress.loaded)} of ${formatBytes(progress.total)})`);
+      }
+      return { path, blob: new Blob(parts) };
+    }));
+  })();
+  files.catch(() => {});  // a failed prefetch is not an error: the worker fetches and reports instead
+  return { modelId, choice, controller, files, progress };
+}
+
+// The prefetched files for this load request, or [] when they are for another model or failed.
+async function takePrefetched(modelId, choice) {
+  const prefetch = state.prefetch;
+  state.prefetch = null;
+  if (!prefetch) return [];
+  if (prefetch.modelId !== modelId || prefetch.choice !== choice) {
+    prefetch.controller.abort();
+    return [];
+  }
+  const timer = setInterval(() => showProgress(prefetch.progress.total ? prefetch.progress.loaded / prefetch.progress.total : null,
+    `Downloading model — ${formatBytes(prefetch.progress.loaded)} of ${formatBytes(prefetch.progress.total)}`), 100);
+  try {
+    return await prefetch.files;
+  } catch {
+    return [];
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Talking to the worker.
 function post(message) {
   state.worker.postMessage(JSON.stringify(message));
@@ -333,7 +392,11 @@ const handlers = {
     root.dataset.webgpu = msg.webgpu ? "available" : "unavailable";
     if (!msg.webgpu) ui.deviceChoice.querySelector("option[value=webgpu]").textContent = "WebGPU (not available here)";
     if (backendValue() === "local") loadModel();
-    else setPageState("ready");
+    else {
+      state.prefetch?.controller.abort();  // remote chat: the bundled model is not needed now
+      state.prefetch = null;
+      setPageState("ready");
+    }
   },
   progress(msg) {
     const done = msg.total ? ` — ${formatBytes(msg.loaded)} of ${formatBytes(msg.total)}` : "";
@@ -444,7 +507,7 @@ function finishReply(conversation) {
   setPageState("ready");
 }
 
-function loadModel({ confirmed = false } = {}) {
+async function loadModel({ confirmed = false } = {}) {
   if (!state.pythonReady) return;
   clearError();
   state.modelReady = false;
@@ -459,6 +522,8 @@ function loadModel({ confirmed = false } = {}) {
   const model = state.catalog.models.find((m) => m.id === ui.model.value);
   setPageState("loading-model");
   showProgress(0, `Loading ${model?.name ?? ui.model.value}…`);
+  const files = await takePrefetched(ui.model.value, ui.deviceChoice.value);
+  if (files.length) state.worker.postMessage({ type: "prefetched", files });  // Blobs: structured clone
   post({ type: "load", model: ui.model.value, device: ui.deviceChoice.value,
     threads: params.has("threads") ? Number(params.get("threads")) : null });
 }
@@ -694,10 +759,11 @@ async function boot() {
 
     startServiceWorker();
     showProgress(null, "Starting Python…");
+    if (backendValue() === "local" && !state.useHub) state.prefetch = startPrefetch(ui.model.value, ui.deviceChoice.value);
     // Absolute URLs: the worker runs from a blob: URL, so relative ones would not resolve.
     const here = (path) => new URL(path, location.href).href;
     config.interpreter = here(config.interpreter);
-    config.packages = config.packages.map(here);
+    config.files = Object.fromEntries(Object.entries(config.files ?? {}).map(([url, to]) => [here(url), to]));
     // A named worker script, as PyScript intends: Python runs off the main thread, and the page
     // talks to it with plain messages (no SharedArrayBuffer needed, so any static host works).
     const script = Object.assign(document.createElement("script"), { type: "py", src: here("./worker.py") });

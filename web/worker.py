@@ -2,7 +2,13 @@
 # All logic lives in the pagellm package; this file only connects it to the worker's messages.
 # `xworker` must be a global here: PyScript dispatches the page's messages to `xworker.onmessage`
 # looked up in this script's namespace.
+import os
+import sys
+
 from polyscript import xworker  # noqa: F401
+
+# pagellm and transformers_js_py arrive as one archive that PyScript unpacks here (pyscript.json).
+sys.path.insert(0, os.path.abspath("site"))
 
 from pagellm.worker import serve_worker
 

@@ -123,6 +123,14 @@ _ENV_JS = r"""
       const file = folder.get(text.slice("/models/local-folder/".length));
       return file ? counted(new Response(file), text) : new Response("not in the chosen folder", { status: 404 });
     }
+    // The page downloaded this file while Python started (app.js, startPrefetch): serve it once.
+    const path = text.startsWith("/") ? text.slice(1) : text;
+    const prefetched = globalThis.pagellmPrefetched?.get(path);
+    if (prefetched) {
+      globalThis.pagellmPrefetched.delete(path);
+      const headers = { "Content-Length": String(prefetched.size) };
+      return counted(new Response(prefetched, { status: 200, headers }), text);
+    }
     const response = await fetch(resolve(url), init);
     // Transformers.js would parse an error page as a model: say what the server (or the service
     // worker's integrity check) said instead. 404 stays for Transformers.js to report as missing.

@@ -225,8 +225,11 @@ def serve_worker() -> None:
     tasks = set()
 
     def on_message(event):
-        if not isinstance(event.data, str):  # a folder's File objects: they cannot travel as JSON
-            receive_folder(event.data)
+        if not isinstance(event.data, str):  # File or Blob objects: they cannot travel as JSON
+            if event.data.type == "prefetched":
+                receive_prefetched(event.data)
+            else:
+                receive_folder(event.data)
             return
         message = json.loads(event.data)
         if message.get("type") == "stop":  # at once, not queued behind the reply it stops
@@ -249,6 +252,15 @@ def serve_worker() -> None:
         for path, file in files.items():
             js.globalThis.pagellmFolder.set(path, file)
         app.post({"type": "folder", "files": len(files)})
+
+    def receive_prefetched(data):
+        """The bundled model's files, downloaded by the page while Python started: the fetch in
+        local._ENV_JS serves them (once each) instead of downloading them again."""
+        import js
+
+        js.globalThis.pagellmPrefetched = js.Map.new()
+        for item in data.files:
+            js.globalThis.pagellmPrefetched.set(item.path, item.blob)
 
     xworker.onmessage = create_proxy(on_message)
     app.post({"type": "booted"})

@@ -203,3 +203,22 @@ def test_export_and_import_round_trip_and_bad_files_change_nothing(chat, tmp_pat
                                                    "buffer": json.dumps(payload).encode()}])
     expect(chat.by("chat-item")).to_have_count(2)
     expect(chat.messages("user").first).to_contain_text("Remember this question")
+
+
+@pytest.mark.browser_context_args(service_workers="block")  # count the page's own requests, not the SW's
+def test_model_downloads_while_python_starts_and_only_once(chat):
+    model_requests = []
+    chat.page.context.on("request", lambda r: model_requests.append(r.url) if "/models/tiny-random/" in r.url else None)
+    chat.open()
+    assert chat.ask("Hello", max_tokens=4).strip()
+    timings = chat.page.evaluate("""() => ({
+        ready: performance.getEntriesByName("pagellm:python-ready")[0].startTime,
+        model: performance.getEntriesByType("resource").filter((e) => e.name.endsWith("/onnx/model_quantized.onnx"))
+                 .map((e) => e.startTime),
+    })""")
+    assert len(timings["model"]) == 1, "the page itself should fetch the weights, while Python starts"
+    assert timings["model"][0] < timings["ready"]
+    weights = [u for u in model_requests if u.endswith("/onnx/model_quantized.onnx")]
+    assert len(weights) == 1, f"the weights were downloaded {len(weights)} times: {weights}"
+    for name in ("config.json", "tokenizer.json"):
+        assert sum(u.endswith(f"/tiny-random/{name}") for u in model_requests) == 1, model_requests

@@ -50,6 +50,31 @@ def test_built_manifest_matches_dist():
         assert manifest["files"][rel]["sha256"] == build.sha256_file(build.DIST / rel)
 
 
+def test_python_archive_holds_the_packages_and_is_reproducible(tmp_path):
+    import zipfile
+
+    wheels = []
+    for name, files in {"a-1.0-py3-none-any.whl": {"a/__init__.py": "x = 1\n", "a-1.0.dist-info/METADATA": "m"},
+                        "b-2.0-py3-none-any.whl": {"b/core.py": "y = 2\n"}}.items():
+        (tmp_path / "wheels").mkdir(exist_ok=True)
+        with zipfile.ZipFile(tmp_path / "wheels" / name, "w") as wheel:
+            for rel, text in files.items():
+                wheel.writestr(rel, text)
+        wheels.append(f"./wheels/{name}")
+    archive = build.write_python_archive(tmp_path, wheels)
+    assert sorted(zipfile.ZipFile(archive).namelist()) == ["a/__init__.py", "b/core.py"]  # no dist-info
+    assert zipfile.ZipFile(archive).read("b/core.py") == b"y = 2\n"
+    first = archive.read_bytes()
+    assert build.write_python_archive(tmp_path, wheels).read_bytes() == first
+
+
+def test_built_config_unpacks_the_archive_instead_of_installing_wheels():
+    config = json.loads((build.DIST / "pyscript.json").read_text())
+    assert not config.get("packages"), "packages make PyScript load micropip on every boot"
+    [(url, target)] = config["files"].items()
+    assert target == "./site/*" and (build.DIST / url).is_file()
+
+
 def serve(root, **options):
     server = build.make_server(root, 0, **options)
     threading.Thread(target=server.serve_forever, daemon=True).start()
