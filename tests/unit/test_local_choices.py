@@ -49,3 +49,14 @@ def test_local_engine_says_it_needs_a_browser_on_cpython():
 
     with pytest.raises(DeviceError, match="inside a browser page"):
         asyncio.run(_load(LocalEngine("tiny-random")))
+
+
+def test_onnx_runtime_build_follows_the_first_device_then_stays():
+    from pagellm.local import ORT_BUILDS, ort_build_for
+
+    assert ort_build_for("wasm", None) == (ORT_BUILDS["wasm"], "wasm", None)
+    assert ort_build_for("webgpu", None) == (ORT_BUILDS["webgpu"], "webgpu", None)
+    # WebAssembly on the WebGPU-capable build: allowed, only slower.
+    assert ort_build_for("wasm", ORT_BUILDS["webgpu"]) == (ORT_BUILDS["webgpu"], "wasm", None)
+    build, device, notice = ort_build_for("webgpu", ORT_BUILDS["wasm"])
+    assert (build, device) == (ORT_BUILDS["wasm"], "wasm") and "reload the page" in notice
