@@ -338,24 +338,43 @@ function startPrefetch(modelId, choice) {
   const progress = { loaded: 0, total: 0 };
   const files = (async () => {
     const device = await guessDevice(choice);
-    const paths = model.fetched_files[device].map((rel) => `models/${model.id}/${rel}`);
-    progress.total = model.fetched_files[device].reduce((sum, rel) => sum + (model.files[rel] ?? 0), 0);
-    return Promise.all(paths.map(async (path) => {
-      const response = await fetch(`./${path}`, { signal: controller.signal });
-      if (!response.ok) throw new Error(`${path} answered ${response.status}`);
-      const parts = [];
-      for (const reader = response.body.getReader(); ;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        parts.push(value);
-        progress.loaded += value.byteLength;
+    const wanted = model.fetched_files[device];
+    progress.total = wanted.reduce((sum, rel) => sum + (model.files[rel] ?? 0), 0);
+    const cached = navigator.serviceWorker?.controller ? await cachedModelFiles() : new Map();
+    return Promise.all(wanted.map(async (rel) => {
+      const path = `models/${model.id}/${rel}`;
+      const blob = await cachedBlob(cached, path, model.files[rel]) ?? await download(path, controller.signal, (n) => {
+        progress.loaded += n;
         if (!state.pythonReady) showProgress(null, `Starting Python… (model: ${formatBytes(progress.loaded)} of ${formatBytes(progress.total)})`);
-      }
-      return { path, blob: new Blob(parts) };
+      });
+      return { path, blob };
     }));
   })();
   files.catch(() => {});  // a failed prefetch is not an error: the worker fetches and reports instead
   return { modelId, choice, controller, files, progress };
+}
+
+async function download(path, signal, onBytes) {
+  const response = await fetch(`./${path}`, { signal });
+  if (!response.ok) throw new Error(`${path} answered ${response.status}`);
+  const parts = [];
+  for (const reader = response.body.getReader(); ;) {
+    const { done, value } = await reader.read();
+    if (done) return new Blob(parts);
+    parts.push(value);
+    onBytes(value.byteLength);
+  }
+}
+
+// A return visit: the weights the service worker keeps, as a Blob straight from its cache (no copy
+// through the service worker or the page), if the entry carries the service worker's record that its
+// sha256 was checked (web/sw.js) for a file of this size. Otherwise null: download (via the SW) instead.
+async function cachedBlob(cached, path, size) {
+  const request = cached.get(path);
+  if (!request) return null;
+  const response = await (await caches.open(MODEL_CACHE)).match(request);
+  if (response?.headers.get("X-Pagellm-Verified-Size") !== String(size)) return null;
+  return response.blob();
 }
 
 // The prefetched files for this load request, or [] when they are for another model or failed.
@@ -694,10 +713,20 @@ function keepLoadedModel() {
   worker.postMessage({ type: "keep", paths: files.map((rel) => `models/${loaded.model}/${rel}`) });
 }
 
+const MODEL_CACHE = "pagellm-models";  // the service worker's cache of model files (web/sw.js)
+
+// The model cache's entries by site path ("models/<id>/onnx/<file>"), for the current build's files.
+async function cachedModelFiles() {
+  if (!self.caches) return new Map();
+  const base = new URL("./", location.href).pathname;
+  const requests = await (await caches.open(MODEL_CACHE)).keys();
+  return new Map(requests.map((request) => [new URL(request.url).pathname.slice(base.length), request]));
+}
+
 async function showStorage() {
   if (!self.caches || !state.catalog) return;
-  const cache = await caches.open("pagellm-models");
-  const keys = (await cache.keys()).map((request) => new URL(request.url).pathname);
+  const cache = await caches.open(MODEL_CACHE);
+  const keys = [...(await cachedModelFiles()).keys()].map((path) => `/${path}`);
   const items = state.catalog.models.map((model) => {
     const files = Object.entries(model.files).filter(([rel]) => rel.startsWith("onnx/"));
     const cached = files.filter(([rel]) => keys.some((path) => path.endsWith(`/models/${model.id}/${rel}`)));

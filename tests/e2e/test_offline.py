@@ -41,6 +41,18 @@ def test_after_one_visit_the_page_reloads_and_chats_offline(chat):
         chat.page.context.set_offline(False)
 
 
+def test_a_return_visit_reads_the_kept_weights_straight_from_the_cache(chat):
+    chat.open()
+    wait_until_model_is_kept(chat)
+    requested = []
+    chat.page.on("request", lambda r: requested.append(r.url) if r.url.endswith(MODEL_FILE) else None)
+    chat.page.reload()
+    chat.wait_state("ready", BOOT_TIMEOUT)
+    assert chat.ask("Hello again", max_tokens=4).strip()
+    # The page hands the worker a Blob of the cached entry: no request, through the SW or otherwise.
+    assert requested == []
+
+
 def test_a_corrupted_cached_model_file_is_dropped_and_fetched_again(chat):
     chat.open()
     wait_until_model_is_kept(chat)
