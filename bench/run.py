@@ -57,6 +57,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-quic", "--no-first-run", "--disable-
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
+def model_quality(model_id: str) -> dict:
+    """The recipe's check of the served files (models/build/<id>/recipe-report.json): agreement with the
+    float32 model, the greedy answer and the size of each dtype's file. Empty when the report is missing."""
+    path = ROOT / "models" / "build" / model_id / "recipe-report.json"
+    if not path.is_file():
+        return {}
+    report_data = json.loads(path.read_text(encoding="utf-8"))
+    sizes = {rel: f["bytes"] for rel, f in report_data.get("files", {}).items()}
+    files = {"q8": "onnx/model_quantized.onnx", "q4": "onnx/model_q4.onnx"}
+    return {dtype: {"agreement": r.get("agreement"), "agreement_one_pass": r.get("agreement_one_pass"),
+                    "answer": r.get("answer"), "bytes": sizes.get(files.get(dtype, ""))}
+            for dtype, r in report_data.get("check", {}).get("dtypes", {}).items() if dtype in files}
+
+
 def all_contenders(full: bool) -> list[Contender]:
     c = [
         Contender("pyodide", "pyodide", "bare Pyodide page", cached=True),
@@ -326,6 +340,7 @@ def main(argv: list[str]) -> int:
                     "tokens": args.tokens, "prompt": drivers.PROMPT, "runs": args.runs, "runs_extra": args.runs_extra,
                     "remote_tokens": args.remote_tokens, "loadavg_before": before, "loadavg_after": after,
                     "elapsed_min": (time.monotonic() - started) / 60, "command": command, "stopped": stopped,
+                    "quality": model_quality(args.model),
                 }
                 labels = {c.key: c.label for c in chosen}
                 summary = report.summarise(runs, labels)
