@@ -43,6 +43,13 @@ FIRST = {"pagellm": "pagellm:first-token"}
 DONE = {"pagellm": "pagellm:reply-done"}
 
 
+def _function_index(name: str) -> int:
+    """12 for "wasm-function[12]", -1 for a named function."""
+    if name.startswith("wasm-function[") and name.endswith("]"):
+        return int(name[len("wasm-function["):-1])
+    return -1
+
+
 def bucket(frame: dict) -> str:
     name, url = frame.get("functionName", ""), frame.get("url", "") or ""
     if name == "(idle)":
@@ -73,6 +80,10 @@ def bucket(frame: dict) -> str:
         return "pagellm page JS (app.js, store.js)"
     if "/bench/" in low:
         return "bench page JS"
+    if low.startswith("wasm://") and _function_index(name) >= 1000:
+        # ONNX Runtime's plain build is compiled from bytes, so the profiler names it by hash only; it is
+        # the one large wasm module without a URL in these pages (the generated stubs are a few functions).
+        return "ONNX Runtime kernels (wasm)"
     if low.startswith("wasm://") or wasm:
         return "other wasm (generated stubs)"
     if not low:

@@ -421,6 +421,10 @@ def test_tiny_model_builds_deterministically_and_is_cached(tmp_path, monkeypatch
     report = json.loads((folder / recipe.REPORT_FILE).read_text())
     assert report["check"]["failures"] == []
     assert report["check"]["dtypes"]["fp32"]["same_tokens_as_reference"]
+    # agreement as generation runs (one token per step with the past) and in one pass, for every file
+    assert all(r["agreement"] is not None and r["agreement_one_pass"] is not None
+               for r in report["check"]["dtypes"].values())
+    assert report["check"]["dtypes"]["fp32"]["agreement"] >= 0.99
     answer = report["check"]["torch"]["tokens"]
     assert len(answer) >= 20 and 2 not in answer[:20]  # long enough to stream, no early EOS
     assert any("export ONNX (fp32):" in line and "peak" in line for line in lines)  # time and memory per step
