@@ -354,16 +354,12 @@ function startPrefetch(modelId, choice) {
   return { modelId, choice, controller, files, progress };
 }
 
+// The file as a Blob the browser stores itself (no copy of it held in the page's heap), counted as it comes.
 async function download(path, signal, onBytes) {
   const response = await fetch(`./${path}`, { signal });
   if (!response.ok) throw new Error(`${path} answered ${response.status}`);
-  const parts = [];
-  for (const reader = response.body.getReader(); ;) {
-    const { done, value } = await reader.read();
-    if (done) return new Blob(parts);
-    parts.push(value);
-    onBytes(value.byteLength);
-  }
+  const counted = new TransformStream({ transform(chunk, out) { onBytes(chunk.byteLength); out.enqueue(chunk); } });
+  return new Response(response.body.pipeThrough(counted)).blob();
 }
 
 // A return visit: the weights the service worker keeps, as a Blob straight from its cache (no copy
