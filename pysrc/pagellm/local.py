@@ -316,6 +316,9 @@ class LocalEngine:
             self.device, self.dtype = "wasm", self.requested_dtype or choose_dtype("wasm", self.dtypes)
             await self._load_weights(T, to_js, js, report)
         finally:
+            prefetched = getattr(js.globalThis, "pagellmPrefetched", None)
+            if prefetched is not None:  # files this load did not use (another device's weights): let them go
+                prefetched.clear()
             report(Progress("Ready", 1, 1))
         self.load_seconds = time.perf_counter() - started
 
