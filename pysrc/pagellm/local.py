@@ -167,7 +167,8 @@ _YIELD_EACH_STEP_JS = r"""
 # ONNX Runtime's WebAssembly builds (files in vendor/ort/). The asyncify build, which Transformers.js loads
 # by default, is the one that can run WebGPU; its instrumentation (every call that may suspend) makes the
 # CPU kernels about half as fast: SmolLM2 int8 decodes 34 ms per token with the plain build and 77-87 ms with
-# asyncify (onnxruntime-web 1.31 in Node, 1 thread). A worker loads one build, once.
+# asyncify (onnxruntime-web 1.31 in Node, 1 thread: `node bench/ort_node.mjs FILE [--asyncify]`). A worker
+# loads one build, once.
 ORT_BUILDS = {"wasm": "ort-wasm-simd-threaded", "webgpu": "ort-wasm-simd-threaded.asyncify"}
 _ort_loaded: str | None = None
 
