@@ -722,10 +722,10 @@ async function cachedModelFiles() {
 async function showStorage() {
   if (!self.caches || !state.catalog) return;
   const cache = await caches.open(MODEL_CACHE);
-  const keys = [...(await cachedModelFiles()).keys()].map((path) => `/${path}`);
+  const entries = await cachedModelFiles();
   const items = state.catalog.models.map((model) => {
     const files = Object.entries(model.files).filter(([rel]) => rel.startsWith("onnx/"));
-    const cached = files.filter(([rel]) => keys.some((path) => path.endsWith(`/models/${model.id}/${rel}`)));
+    const cached = files.filter(([rel]) => entries.has(`models/${model.id}/${rel}`));
     if (!cached.length) return null;
     const item = document.createElement("li");
     item.dataset.model = model.id;
@@ -733,8 +733,8 @@ async function showStorage() {
     item.append(`${model.name}: ${formatBytes(size)}`);
     const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
     remove.addEventListener("click", async () => {
-      for (const request of await cache.keys()) {
-        if (new URL(request.url).pathname.includes(`/models/${model.id}/`)) await cache.delete(request);
+      for (const [path, request] of await cachedModelFiles()) {
+        if (path.startsWith(`models/${model.id}/`)) await cache.delete(request);
       }
       showStorage();
     });

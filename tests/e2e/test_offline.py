@@ -104,3 +104,13 @@ def test_a_tampered_file_is_refused_with_a_visible_message(page, guard, console,
         chat.wait_state("error", BOOT_TIMEOUT)
     finally:
         server.shutdown()
+
+
+def test_a_kept_model_can_be_deleted_from_the_storage_panel(chat):
+    chat.open()
+    wait_until_model_is_kept(chat)
+    chat.by("cached-models").locator("li[data-model=tiny-random] button").click()
+    expect(chat.by("cached-models").locator("li[data-model=tiny-random]")).to_have_count(0)
+    left = chat.page.evaluate("""async () => (await (await caches.open("pagellm-models")).keys())
+        .map((r) => r.url).filter((u) => u.includes("/models/tiny-random/"))""")
+    assert left == []
