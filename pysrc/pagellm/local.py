@@ -22,6 +22,7 @@ import time
 from .engine import Delta, Final, Progress, ProgressCallback, ReplyClock
 from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError
 from .messages import Conversation
+from .site import page_base_url
 from .settings import GenerationSettings
 from .stops import StopStrings
 
@@ -195,18 +196,6 @@ async def import_transformers(site_url: str):
         module = await import_transformers_js(site_url + "vendor/transformers.min.js")
         _transformers = module.js_obj
     return _transformers
-
-
-def page_base_url() -> str:
-    """The site's base URL: in a worker `js.location` is a blob: URL, so ask the page."""
-    import js
-
-    href = str(js.location.href)
-    if href.startswith("blob:"):
-        from pyscript import window  # needs cross-origin isolation; the page passes site_url otherwise
-
-        href = str(window.location.href)
-    return href.split("?")[0].split("#")[0].rsplit("/", 1)[0] + "/"
 
 
 async def webgpu_adapter_info() -> dict | None:
