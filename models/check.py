@@ -93,6 +93,8 @@ class OnnxDecoder:
                 "attention_mask": np.ones((1, past_len + len(ids)), np.int64)}
         if "position_ids" in self.input_names:
             feed["position_ids"] = np.arange(past_len, past_len + len(ids), dtype=np.int64)[None]
+        if "num_logits_to_keep" in self.input_names:  # 0: logits at every position
+            feed["num_logits_to_keep"] = np.array(0, np.int64)
         feed.update({inp.name: value for inp, value in zip(self.past, past)})
         logits, *present = self.session.run(None, feed)
         return logits[0], present

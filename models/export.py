@@ -41,11 +41,14 @@ def quantize_q8(fp32_path: str, out_path: str) -> dict:
     Weights get one scale per output channel: after smoothing (smooth.py) their input rows differ widely.
     (Measured on smoothed SmolLM2: per-channel 89% agreement, per-channel + reduce_range 86%, per-tensor 48%.)
     The tied embedding is read from the head's int8 weight (graph.embed_from_int8_head): one copy, one
-    scale per vocabulary row.
+    scale per vocabulary row. This is the file WebAssembly loads, so attention is rewritten into operators
+    that are fast on long prompts there, and the head runs on the last position only while a prompt is
+    processed (attention.py).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from .attention import attention_for_wasm, logits_for_last_positions
     from .graph import embed_from_int8_head
 
     out = Path(out_path)
@@ -53,18 +56,23 @@ def quantize_q8(fp32_path: str, out_path: str) -> dict:
                      op_types_to_quantize=["MatMul"])
     model = onnx.load(out_path)
     shared = embed_from_int8_head(model)
+    attention = attention_for_wasm(model)
+    last_logits = logits_for_last_positions(model)
     onnx.save(model, out_path)
-    return {"bytes": out.stat().st_size, "embedding_shared_with_head": shared}
+    return {"bytes": out.stat().st_size, "embedding_shared_with_head": shared, "attention_rewritten": attention,
+            "logits_for_last_positions": last_logits}
 
 
 def quantize_q4(fp32_path: str, out_path: str, block_size: int = 32, symmetric: bool = True) -> dict:
     """4-bit blockwise weights (MatMulNBits); the tied embedding / lm_head stay fp32 (one copy).
 
     Measured on smoothed SmolLM2: block 32 symmetric 82% agreement, block 64 asymmetric 82%, block 32
-    asymmetric 78%."""
+    asymmetric 78%. This is the WebGPU file: its GroupQueryAttention has a WebGPU kernel and stays; the head
+    runs on the last position only while a prompt is processed."""
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
+    from .attention import logits_for_last_positions
     from .graph import head_from_embedding
 
     model = onnx.load(fp32_path)
@@ -72,5 +80,8 @@ def quantize_q4(fp32_path: str, out_path: str, block_size: int = 32, symmetric: 
     quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=block_size, is_symmetric=symmetric,
                                      op_types_to_quantize=("MatMul",))
     quantizer.process()
-    onnx.save(quantizer.model.model, out_path)
-    return {"bytes": Path(out_path).stat().st_size, "head_shared_with_embedding": shared}
+    model = quantizer.model.model
+    last_logits = logits_for_last_positions(model)
+    onnx.save(model, out_path)
+    return {"bytes": Path(out_path).stat().st_size, "head_shared_with_embedding": shared,
+            "logits_for_last_positions": last_logits}
