@@ -18,6 +18,8 @@ const ui = {
   model: $("local-model"), device: $("device"), deviceChoice: $("device-choice"), deviceNote: $("device-note"),
   provider: $("provider"), baseUrl: $("remote-base-url"), apiKey: $("remote-api-key"), remoteModel: $("remote-model"),
   rememberKey: $("remember-key"), backend: $("backend"), title: $("chat-title"),
+  context: $("context"), contextMeter: $("context-meter"), contextText: $("context-text"),
+  contextNotice: $("context-notice"), summaryChat: $("summary-chat"),
 };
 const settingFields = {
   temperature: $("temperature"), max_new_tokens: $("max-tokens"), top_p: $("top-p"), top_k: $("top-k"),
@@ -26,7 +28,7 @@ const settingFields = {
 
 const state = {
   worker: null, pythonReady: false, modelReady: false, busy: false,
-  catalog: null, providers: [], conversation: null, streaming: null, lastSaved: 0, store: null, chats: [],
+  catalog: null, providers: [], conversation: null, streaming: null, context: null, lastSaved: 0, store: null, chats: [],
   keys: new Map(),      // base URL -> API key, in memory; a key is only ever shown for its own URL
   prefetch: null,       // the bundled model's files, downloading while Python starts
 };
@@ -191,6 +193,8 @@ async function switchChat(id) {
   state.conversation = chat;
   $("system-prompt").value = chat.system_prompt || "";
   store.setItem(CURRENT_KEY, id);
+  state.context = null;
+  showContext(null);
   renderConversation();
   await renderChatList();
 }
@@ -312,12 +316,35 @@ function showStats(final) {
   const parts = [`${final.completion_tokens} tokens`];
   if (final.time_to_first_token != null) parts.push(`first token ${final.time_to_first_token.toFixed(2)} s`);
   if (final.tokens_per_second != null) parts.push(`${final.tokens_per_second.toFixed(1)} tok/s`);
+  if (final.reused_tokens) parts.push(`${final.reused_tokens} of ${final.prompt_tokens} prompt tokens reused`);
   if (final.finish_reason === "cancelled") parts.push("stopped");
   else if (final.finish_reason === "length") parts.push("hit the token limit");
   ui.stats.textContent = parts.join(" · ");
+  ui.stats.dataset.reusedTokens = final.reused_tokens ?? "";
   ui.stats.dataset.tokens = final.completion_tokens;
   ui.stats.dataset.promptTokens = final.prompt_tokens ?? "";
   ui.stats.dataset.finishReason = final.finish_reason;
+}
+
+// How much of the model's context the chat takes: shown after each turn (local engine), with a warning
+// as it fills and a notice naming how many old messages the model no longer reads.
+function showContext(context) {
+  if (!context) { ui.context.hidden = true; return; }
+  const { used, limit, left_out: leftOut } = context;
+  const share = Math.min(1, used / limit);
+  ui.context.hidden = false;
+  ui.contextMeter.value = share;
+  ui.contextMeter.dataset.used = used;
+  ui.contextMeter.dataset.limit = limit;
+  ui.context.dataset.level = leftOut > 0 ? "full" : share >= 0.75 ? "warn" : "ok";
+  const numbers = new Intl.NumberFormat();
+  ui.contextText.textContent = `${numbers.format(used)} / ${numbers.format(limit)} tokens` +
+    (share >= 0.75 && !leftOut ? " — the context is filling up" : "");
+  ui.contextNotice.hidden = !leftOut;
+  ui.contextNotice.textContent = leftOut
+    ? `The ${leftOut === 1 ? "oldest message no longer fits" : `${leftOut} oldest messages no longer fit`} in the model's context: it did not read ${leftOut === 1 ? "it" : "them"}.`
+    : "";
+  ui.summaryChat.hidden = share < 0.75 && !leftOut;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -439,6 +466,20 @@ const handlers = {
     state.streaming = { item, text: "", reasoning: "", frame: 0, updates: 0 };
     scrollToEnd();
   },
+  context(msg) {
+    state.context = msg;
+    showContext(msg);
+  },
+  reading(msg) {
+    const s = state.streaming;
+    if (!s) return;
+    const numbers = new Intl.NumberFormat();
+    const note = s.item.querySelector(".content");
+    note.replaceChildren(Object.assign(document.createElement("span"), {
+      className: "reading", textContent: `Reading ${numbers.format(msg.done)} / ${numbers.format(msg.total)} tokens…`,
+    }));
+    s.item.dataset.reading = `${msg.done}/${msg.total}`;
+  },
   delta(msg) {
     const s = state.streaming;
     if (!s) return;
@@ -459,6 +500,25 @@ const handlers = {
     performance.mark("pagellm:reply-done");
     finishReply(msg.conversation);
     showStats(msg.final);
+    if (state.context && msg.final) {
+      showContext({ ...state.context, used: state.context.used + msg.final.completion_tokens });
+    }
+  },
+  summary(msg) {
+    showProgress(1, "Summary written");
+    const previous = state.conversation;
+    state.conversation = {
+      ...newConversation(), title: `Summary: ${previous.title || "chat"}`.slice(0, 60),
+      system_prompt: `${previous.system_prompt ? previous.system_prompt + "\n\n" : ""}Summary of an earlier chat:\n${msg.text}`,
+    };
+    $("system-prompt").value = state.conversation.system_prompt;
+    saveConversation();
+    renderConversation();
+    renderChatList();
+    state.context = null;
+    showContext(null);
+    state.busy = false;
+    setPageState("ready");
   },
   error(msg) {
     showError(msg.message);
@@ -572,13 +632,26 @@ function newChat() {
   renderConversation();
   renderChatList();
   showStats(null);
+  state.context = null;
+  showContext(null);
   ui.prompt.focus();
+}
+
+// A new chat that starts from a summary of this one, written by the model in use.
+function summaryChat() {
+  if (state.busy || ui.send.disabled) return;
+  clearError();
+  state.busy = true;
+  setPageState("generating");
+  showProgress(null, "Writing a summary of this chat…");
+  post({ type: "summarize", conversation: state.conversation, settings: readSettingsForm(), backend: backendConfig() });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Wiring.
 function bindEvents() {
   $("composer").addEventListener("submit", (event) => { event.preventDefault(); send(); });
+  ui.summaryChat.addEventListener("click", summaryChat);
   ui.prompt.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); send(); }
   });

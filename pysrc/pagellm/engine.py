@@ -9,6 +9,10 @@ An engine is loaded once, then streams replies::
         else:  # the last event is always a Final with token counts and timings
             print(f"\\n{event.completion_tokens} tokens, {event.tokens_per_second:.1f} tok/s")
 
+The local engine also yields, before the first ``Delta``, one ``ContextUse`` (how much of the model's
+context the conversation takes, and how many old messages had to be left out) and ``Reading`` records
+while it processes the prompt; a consumer that only wants text can ignore them.
+
 ``cancel()`` may be called at any moment (from another task); the stream then ends with a
 ``Final`` whose ``finish_reason`` is ``"cancelled"`` and keeps what was already produced.
 """
@@ -32,6 +36,24 @@ class Delta:
 
 
 @dataclass
+class ContextUse:
+    """The prompt's share of the model's context: ``used`` of ``limit`` tokens, with the ``left_out``
+    oldest messages not read because the conversation no longer fits."""
+
+    used: int
+    limit: int
+    left_out: int = 0
+
+
+@dataclass
+class Reading:
+    """Prompt processing: ``done`` of ``total`` prompt tokens are in the model's key/value cache."""
+
+    done: int
+    total: int
+
+
+@dataclass
 class Final:
     """The end of a reply: why it ended, token counts and timings (seconds)."""
 
@@ -41,6 +63,7 @@ class Final:
     time_to_first_token: float | None = None
     total_time: float = 0.0
     tokens_per_second: float | None = None  # decode speed: tokens after the first / their time
+    reused_tokens: int | None = None  # prompt tokens whose keys and values came from the cache (local engine)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,7 +92,7 @@ ProgressCallback = Callable[[Progress], None]
 class Engine(Protocol):
     async def load(self, progress: ProgressCallback | None = None) -> None: ...
 
-    def stream(self, conversation: Conversation, settings: GenerationSettings) -> AsyncIterator[Delta | Final]: ...
+    def stream(self, conversation: Conversation, settings: GenerationSettings) -> AsyncIterator[Delta | Reading | Final]: ...
 
     def cancel(self) -> None: ...
 

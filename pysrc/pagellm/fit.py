@@ -3,8 +3,8 @@
     >>> config = {"model_type": "llama", "num_hidden_layers": 30, "num_attention_heads": 9,
     ...           "num_key_value_heads": 3, "hidden_size": 576}
     >>> plan = plan_download(config, {"onnx/model_quantized.onnx": 137_000_000}, "wasm", device_memory_gb=8)
-    >>> plan.dtype, plan.verdict
-    ('q8', 'ok')
+    >>> plan.dtype, plan.verdict, plan.context_length
+    ('q8', 'ok', 2048)
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class Plan:
     verdict: str                # "ok" | "warn" | "refuse"
     reason: str
     confirm: bool
+    context_length: int = CONTEXT_FOR_ESTIMATE  # tokens the model attends to, from its config
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,6 +53,15 @@ def kv_cache_bytes(config: dict, context: int = CONTEXT_FOR_ESTIMATE) -> int:
     kv_heads = int(config.get("num_key_value_heads") or heads)
     head_dim = int(config.get("head_dim") or (int(config.get("hidden_size") or config.get("n_embd") or 0) // heads))
     return 2 * layers * kv_heads * head_dim * context * 4
+
+
+def context_length(config: dict) -> int:
+    """The model's own context length (config.json), or 2,048 when the config does not say."""
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = config.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return CONTEXT_FOR_ESTIMATE
 
 
 def plan_download(config: dict, sizes: dict[str, int], device: str, *, device_memory_gb: float | None = None,
@@ -81,4 +91,5 @@ def plan_download(config: dict, sizes: dict[str, int], device: str, *, device_me
         reason = f"needs about {memory / 1e9:.1f} GB, more than this device's {device_memory_gb:g} GB"
     elif device_memory_gb and memory > device_memory_gb * 1e9 * 0.5:
         verdict, reason = "warn", f"needs about {memory / 1e9:.1f} GB, over half of this device's {device_memory_gb:g} GB"
-    return Plan(model_type, dtype, file, download, memory, verdict, reason, confirm=download > CONFIRM_ABOVE)
+    return Plan(model_type, dtype, file, download, memory, verdict, reason, confirm=download > CONFIRM_ABOVE,
+                context_length=context_length(config))

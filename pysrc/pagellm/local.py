@@ -19,9 +19,10 @@ import re
 import sys
 import time
 
-from .engine import Delta, Final, Progress, ProgressCallback, ReplyClock
+from .engine import ContextUse, Delta, Final, Progress, ProgressCallback, Reading, ReplyClock
 from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError
 from .messages import Conversation
+from .prefill import CHUNK, CachedPrompt, after_prompt, after_reply, plan_prompt
 from .site import page_base_url
 from .settings import GenerationSettings
 from .stops import StopStrings
@@ -165,6 +166,48 @@ _YIELD_EACH_STEP_JS = r"""
 }
 """
 
+# The key/value cache between turns (a Transformers.js DynamicCache) and the chunked prompt. Feeding a
+# graph that declares num_logits_to_keep 1 computes the vocabulary head for the last position only.
+_PROMPT_JS = r"""
+(T) => {
+  const int64 = (values, dims) => new T.Tensor("int64", BigInt64Array.from(values, BigInt), dims);
+  const ones = (n) => new T.Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]);
+  const keepsLast = (model) => (model.sessions.model ?? model.sessions.decoder_model_merged)
+    ?.inputNames.includes("num_logits_to_keep");
+  return {
+    empty: () => new T.DynamicCache(),
+    length: (cache) => cache.get_seq_length(),
+    bytes: (cache) => Object.values(cache).reduce((sum, t) => sum + t.size * 4, 0),
+    // The first `length` positions, or null when they cannot be cut here (tensors on the GPU).
+    truncate(cache, length) {
+      const kept = {};
+      for (const name of Object.keys(cache)) {
+        const tensor = cache[name];
+        if (tensor.dims.at(-2) === length) { kept[name] = tensor; continue; }
+        if (tensor.location === "gpu-buffer") return null;
+        kept[name] = tensor.slice(null, null, [0, length], null);
+      }
+      return new T.DynamicCache(kept);
+    },
+    async feed(model, cache, ids, start, end) {
+      const inputs = { input_ids: int64(ids.slice(start, end), [1, end - start]), attention_mask: ones(end),
+        past_key_values: cache };
+      if (keepsLast(model)) inputs.num_logits_to_keep = int64([1], []);
+      const outputs = await model.forward(inputs);
+      const present = {};
+      for (const name in outputs) {
+        if (name.startsWith("present")) present[name.replace("present", "past_key_values")] = outputs[name];
+        else if (outputs[name]?.location === "gpu-buffer") outputs[name].dispose();
+      }
+      cache.update(present);
+      return cache;
+    },
+    inputs: (ids) => ({ input_ids: int64(ids, [1, ids.length]), attention_mask: ones(ids.length) }),
+    sequence: (output) => Array.from(output.sequences.data, Number),
+  };
+}
+"""
+
 # ONNX Runtime's WebAssembly builds (files in vendor/ort/). The asyncify build, which Transformers.js loads
 # by default, is the one that can run WebGPU; its instrumentation (every call that may suspend) makes the
 # CPU kernels about half as fast: SmolLM2 int8 decodes 34 ms per token with the plain build and 77-87 ms with
@@ -252,6 +295,10 @@ class LocalEngine:
         self._model = None
         self._stopper = None
         self._cancelled = False
+        self.reuse_cache = True       # keep the key/value cache between turns (False: every turn from scratch)
+        self._prompt_js = None
+        self._cache = None            # the JS DynamicCache of the last turn
+        self._cached: CachedPrompt | None = None
 
     async def load(self, progress: ProgressCallback | None = None) -> None:
         if sys.platform != "emscripten":
@@ -337,6 +384,8 @@ class LocalEngine:
             from pyodide.code import run_js
 
             run_js(_YIELD_EACH_STEP_JS)(self._model)
+            self._prompt_js = run_js(_PROMPT_JS)(T)
+            self.forget_cache()
         except ModelLoadError:
             raise
         except Exception as err:
@@ -352,18 +401,47 @@ class LocalEngine:
         return task.result()
 
     def count_tokens(self, messages: list[dict]) -> int:
-        from pyodide.ffi import to_js
-        import js
-
-        ids = self._tokenizer.apply_chat_template(
-            to_js(messages, dict_converter=js.Object.fromEntries),
-            to_js({"add_generation_prompt": True, "tokenize": True, "return_tensor": False, "return_dict": False}, dict_converter=js.Object.fromEntries))
-        return int(ids.length)
+        return len(self._prompt_ids(messages))
 
     def cancel(self) -> None:
         self._cancelled = True
         if self._stopper is not None:
             self._stopper.interrupt()
+
+    def forget_cache(self) -> None:
+        """Drop the key/value cache: the next turn processes its whole prompt."""
+        if self._cache is not None:
+            self._cache.dispose()  # frees GPU buffers; CPU tensors go with the last reference
+        self._cache, self._cached = None, None
+
+    @property
+    def cache_bytes(self) -> int:
+        """What the kept key/value cache holds in memory (46 kB per token for SmolLM2-135M)."""
+        return int(self._prompt_js.bytes(self._cache)) if self._cache is not None else 0
+
+    def _prompt_ids(self, messages: list[dict]) -> list[int]:
+        from pyodide.ffi import to_js
+        import js
+
+        ids = self._tokenizer.apply_chat_template(
+            to_js(messages, dict_converter=js.Object.fromEntries),
+            to_js({"add_generation_prompt": True, "tokenize": True, "return_tensor": False, "return_dict": False},
+                  dict_converter=js.Object.fromEntries))
+        return [int(i) for i in ids.to_py()]
+
+    def _cache_for(self, ids: list[int]):
+        """The plan for this prompt, with a cache holding exactly the positions it keeps."""
+        cached = self._cached if self.reuse_cache else None
+        plan = plan_prompt(ids, cached)
+        cache = None
+        if self._cache is not None and plan.keep > 0:
+            cache = self._prompt_js.truncate(self._cache, plan.keep)
+        if cache is None:  # nothing to keep, or a GPU cache that cannot be cut: start afresh
+            plan = plan_prompt(ids, None)
+            cache = self._prompt_js.empty()
+            self.forget_cache()
+        self._cache, self._cached = None, None  # from here on, whatever happens, the old cache is gone
+        return plan, cache
 
     async def stream(self, conversation: Conversation, settings: GenerationSettings):
         if self._model is None:
@@ -373,14 +451,29 @@ class LocalEngine:
 
         T = _transformers
         self._cancelled = False
-        messages = conversation.trimmed(self.count_tokens, self.context_length - settings.max_new_tokens)
-        inputs = self._tokenizer.apply_chat_template(
-            to_js(messages, dict_converter=js.Object.fromEntries),
-            to_js({"add_generation_prompt": True, "return_dict": True}, dict_converter=js.Object.fromEntries))
-        prompt_tokens = int(inputs.input_ids.dims[1])
+        clock = ReplyClock()
+        fit = conversation.fit(self.count_tokens, self.context_length - settings.max_new_tokens)
+        yield ContextUse(fit.used, self.context_length, fit.left_out)
+        ids = self._prompt_ids(fit.messages)
+        plan, cache = self._cache_for(ids)
+        fed, js_ids = plan.keep, to_js(ids)
+        try:
+            for start, end in plan.chunks:
+                if self._cancelled:
+                    break
+                yield Reading(fed, plan.total)
+                cache = await self._prompt_js.feed(self._model, cache, js_ids, start, end)
+                fed = end
+        except Exception as err:
+            raise _generation_error(err) from None
+        if self._cancelled:  # stopped while reading: keep what was read, answer nothing
+            self._cache, self._cached = cache, after_prompt(ids, fed)
+            yield clock.final("cancelled", prompt_tokens=plan.total)
+            return
+        if plan.chunks:
+            yield Reading(plan.total - 1, plan.total)
 
         queue: asyncio.Queue = asyncio.Queue()
-        clock = ReplyClock()
         stops = StopStrings(settings.stop)
         stopped_by_string = False
 
@@ -397,9 +490,10 @@ class LocalEngine:
         self._stopper = T.InterruptableStoppingCriteria.new()
         if self._cancelled:
             self._stopper.interrupt()
-        options = js.Object.assign(js.Object.new(), inputs, to_js(
-            {**generation_options(settings), "streamer": streamer, "stopping_criteria": self._stopper},
-            dict_converter=js.Object.fromEntries))
+        options = js.Object.assign(js.Object.new(), self._prompt_js.inputs(js_ids), to_js(
+            {**generation_options(settings), "streamer": streamer, "stopping_criteria": self._stopper,
+             "return_dict_in_generate": True}, dict_converter=js.Object.fromEntries))
+        options.past_key_values = cache
         done = object()
         generation = asyncio.ensure_future(self._model.generate(options))
         generation.add_done_callback(lambda _: queue.put_nowait(done))
@@ -414,9 +508,12 @@ class LocalEngine:
                     stopped_by_string = True
                     self._stopper.interrupt()
             try:
-                generation.result()
+                output = generation.result()
             except Exception as err:
                 raise _generation_error(err) from None
+            sequence = self._prompt_js.sequence(output).to_py()
+            cached = after_reply(ids, sequence[len(ids):], int(self._prompt_js.length(output.past_key_values)))
+            self._cache, self._cached = output.past_key_values, cached
             tail = stops.flush() if not stopped_by_string else ""
             if tail:
                 yield Delta(tail)
@@ -426,7 +523,9 @@ class LocalEngine:
                 reason = "cancelled"
             else:
                 reason = "length" if clock.tokens >= settings.max_new_tokens else "stop"
-            yield clock.final(reason, prompt_tokens=prompt_tokens)
+            final = clock.final(reason, prompt_tokens=plan.total)
+            final.reused_tokens = plan.keep
+            yield final
         finally:
             if not generation.done():
                 self._stopper.interrupt()

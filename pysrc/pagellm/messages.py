@@ -64,6 +64,15 @@ class Message:
 
 
 @dataclass
+class ContextFit:
+    """What a model reads of a conversation: the messages, their tokens, and how many were left out."""
+
+    messages: list[dict]
+    used: int
+    left_out: int
+
+
+@dataclass
 class Conversation:
     messages: list[Message] = field(default_factory=list)
     system_prompt: str = ""
@@ -102,10 +111,22 @@ class Conversation:
         return out
 
     def trimmed(self, count_tokens: Callable[[list[dict]], int], limit: int) -> list[dict]:
-        """Drop the oldest turns until ``count_tokens(messages) <= limit``.
+        """Drop the oldest turns until ``count_tokens(messages) <= limit`` (see ``fit``)."""
+        return self.fit(count_tokens, limit).messages
+
+    def fit(self, count_tokens: Callable[[list[dict]], int], limit: int) -> "ContextFit":
+        """The messages the model reads within ``limit`` tokens: the oldest turns are left out first.
 
         The system prompt and the latest user message are always kept; when even those do not fit,
         the conversation cannot be sent and the error says by how much.
+
+        >>> chat = Conversation(system_prompt="S")
+        >>> for text in ("one two", "three four", "five"):
+        ...     _ = chat.add_user(text); _ = chat.add_assistant("ok")
+        >>> words = lambda messages: sum(len(m["content"].split()) for m in messages)
+        >>> fit = chat.fit(words, 6)
+        >>> fit.used, fit.left_out, [m["content"] for m in fit.messages]
+        (6, 2, ['S', 'three four', 'ok', 'five', 'ok'])
         """
         messages = self.for_model()
         head = messages[:1] if messages and messages[0]["role"] == "system" else []
@@ -113,7 +134,7 @@ class Conversation:
         while True:
             used = count_tokens(head + body)
             if used <= limit:
-                return head + body
+                return ContextFit(head + body, used, len(messages) - len(head) - len(body))
             if len(body) <= 1:
                 raise ContextOverflowError(
                     f"The message needs {used} tokens but the model's context holds {limit}.",
@@ -141,3 +162,29 @@ class Conversation:
             title=str(data.get("title") or ""),
             id=str(data.get("id") or uuid.uuid4().hex),
         )
+
+
+SUMMARY_INSTRUCTION = ("Summarize the conversation below in a few sentences: the facts, decisions and open "
+                       "questions someone would need to carry it on. Write only the summary.")
+
+
+def summary_request(conversation: Conversation, max_chars: int = 6000) -> Conversation:
+    """A one-question conversation asking a model to summarize ``conversation`` (its latest
+    ``max_chars`` characters when it is longer); the transcript is marked as data, not instructions.
+
+    >>> chat = Conversation()
+    >>> _ = chat.add_user("Plan a trip to Lyon."); _ = chat.add_assistant("Take the train.")
+    >>> print(summary_request(chat).messages[0].content.splitlines()[1])
+    User: Plan a trip to Lyon.
+    """
+    lines = [f"{'User' if m['role'] == 'user' else 'Assistant'}: {m['content']}"
+             for m in conversation.for_model() if m["role"] != "system"]
+    if not lines:
+        raise InputError("There is nothing to summarize yet: this chat has no messages.")
+    transcript = "\n\n".join(lines)
+    if len(transcript) > max_chars:
+        transcript = "…" + transcript[-max_chars:]
+    request = Conversation(system_prompt=SUMMARY_INSTRUCTION)
+    request.add_user(f"<conversation>\n{transcript}\n</conversation>")
+    return request
+

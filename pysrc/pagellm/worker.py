@@ -1,7 +1,8 @@
 """The page's engine side, run in a PyScript worker: it owns conversations and engines.
 
-The page sends JSON messages (init, load, send, regenerate, stop, models) and gets JSON events back
-(ready, progress, loaded, accepted, delta, done, error, models). ``WorkerApp`` knows nothing of the
+The page sends JSON messages (init, load, send, regenerate, summarize, stop, models, import, export) and
+gets JSON events back (ready, progress, loaded, accepted, context, reading, delta, done, summary, error,
+models, plan, confirm, imported, exported). ``WorkerApp`` knows nothing of the
 browser: ``post`` is any callable, so it is unit-tested on CPython with a fake engine.
 
     app = WorkerApp(post=print, make_local=..., make_remote=...)
@@ -14,9 +15,9 @@ import asyncio
 import json
 from typing import Callable
 
-from .engine import Delta, Final
+from .engine import ContextUse, Delta, Final, Reading
 from .errors import GenerationError, InputError, PagellmError
-from .messages import MAX_MESSAGE_CHARS, Conversation
+from .messages import MAX_MESSAGE_CHARS, Conversation, summary_request
 from .settings import GenerationSettings
 
 
@@ -74,6 +75,8 @@ class WorkerApp:
 
     async def finish_load(self, engine, model_id: str, name: str) -> None:
         await engine.load(progress=lambda p: self.post({"type": "progress", **p.to_dict()}))
+        if self.local is not None and hasattr(self.local, "forget_cache"):
+            self.local.forget_cache()  # one key/value cache at a time: the old model's goes
         self.local = engine
         self.post({"type": "loaded", "model": model_id, "name": name, "device": engine.device, "dtype": engine.dtype,
                    "notice": engine.notice, "seconds": engine.load_seconds or 0.0})
@@ -102,7 +105,8 @@ class WorkerApp:
             self.post({"type": "confirm", "model": name, "plan": plan.to_dict(), "request": message})
             return
         engine = LocalEngine(model_id, site_url=self.site_url, device=requested, dtype=plan.dtype, dtypes=(plan.dtype,),
-                             file_sizes={plan.file: plan.download_bytes}, name=name, source=source)
+                             file_sizes={plan.file: plan.download_bytes}, name=name, source=source,
+                             context_length=plan.context_length)
         await self.finish_load(engine, model_id, name)
 
     async def engine_for(self, backend: dict):
@@ -147,6 +151,10 @@ class WorkerApp:
                         continue
                     (reasoning if event.kind == "reasoning" else content).append(event.text)
                     self.post({"type": "delta", "text": event.text, "kind": event.kind})
+                elif isinstance(event, Reading):
+                    self.post({"type": "reading", "done": event.done, "total": event.total})
+                elif isinstance(event, ContextUse):
+                    self.post({"type": "context", "used": event.used, "limit": event.limit, "left_out": event.left_out})
                 elif isinstance(event, Final):
                     final = event
         except Exception as err:
@@ -169,6 +177,34 @@ class WorkerApp:
         if capped:
             reply.meta["error"] = f"The reply was cut at {MAX_MESSAGE_CHARS:,} characters, the most one message may hold."
         self.post({"type": "done", "conversation": conversation.to_dict(), "final": final.to_dict() if final else None})
+
+    async def on_summarize(self, message: dict) -> None:
+        """Summarize a chat with the engine in use; the page starts a new chat from the summary. A chat
+        too long for the model's context is summarized from its latest part that fits."""
+        from .errors import ContextOverflowError
+
+        conversation = Conversation.from_dict(message.get("conversation") or {})
+        settings = GenerationSettings.from_dict(message.get("settings"))
+        engine = await self.engine_for(message.get("backend") or {})
+        max_chars, parts = 8000, []
+        self.active = engine
+        try:
+            while True:
+                try:
+                    async for event in engine.stream(summary_request(conversation, max_chars), settings):
+                        if isinstance(event, Delta) and event.kind == "content":
+                            parts.append(event.text)
+                    break
+                except ContextOverflowError:
+                    if max_chars <= 250:
+                        raise
+                    max_chars //= 2
+        finally:
+            self.active = None
+        text = "".join(parts).strip()
+        if not text:
+            raise GenerationError("The model wrote no summary: try again, or start a new chat.")
+        self.post({"type": "summary", "text": text})
 
     def stop(self) -> None:
         if self.active is not None:

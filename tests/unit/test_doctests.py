@@ -5,7 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["errors", "messages", "settings", "stops", "transfer", "sse", "keys", "providers", "openai_protocol"]
+MODULES = ["errors", "messages", "settings", "stops", "transfer", "sse", "keys", "providers", "openai_protocol", "prefill",
+           "fit"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,0 +1,77 @@
+"""Which prompt tokens a turn must process, given what the key/value cache already holds.
+
+The local engine keeps the cache of the last reply. A new turn's prompt usually starts with everything the
+cache holds (the same system prompt and history), so only the rest is processed. Tokens are fed in chunks
+of ``CHUNK`` aligned to absolute positions (0-31, 32-63, ...), then the last prompt token alone, as
+generation does. The int8 graph quantizes each run's activations with one scale per run, so a token's
+keys and values depend on which tokens shared its run: feeding the same tokens in the same runs is what
+makes a reply with a reused cache identical to one computed from scratch. A reuse therefore goes back to
+the last chunk boundary the cache holds in canonical form (the reply that was decoded one token at a time
+is fed again, as one chunk).
+
+    >>> plan = plan_prompt(list(range(100)), cached=CachedPrompt(list(range(90)), canonical=64))
+    >>> plan.keep, plan.chunks
+    (64, [(64, 96), (96, 99)])
+    >>> plan_prompt(list(range(40)), cached=None).chunks
+    [(0, 32), (32, 39)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CHUNK = 32  # tokens per run: ~0.2 s each here, so Stop answers within half a second
+
+
+@dataclass
+class CachedPrompt:
+    """The token ids whose keys and values the cache holds, and how many of the first are canonical."""
+
+    ids: list[int] = field(default_factory=list)
+    canonical: int = 0
+
+
+@dataclass(frozen=True)
+class PromptPlan:
+    keep: int                        # cache positions kept
+    chunks: list[tuple[int, int]]    # [start, end) runs to feed before generation feeds the last token
+    total: int                       # prompt tokens
+
+    @property
+    def to_read(self) -> int:
+        return self.total - self.keep
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """The length of the longest common prefix.
+
+    >>> common_prefix([1, 2, 3], [1, 2, 4, 5])
+    2
+    """
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def plan_prompt(ids: list[int], cached: CachedPrompt | None, chunk: int = CHUNK) -> PromptPlan:
+    if not ids:
+        raise ValueError("a prompt has at least one token")
+    reusable = 0 if cached is None else min(common_prefix(cached.ids, ids), cached.canonical)
+    keep = min(reusable, len(ids) - 1) // chunk * chunk
+    last = len(ids) - 1
+    chunks = [(start, min(start + chunk, last)) for start in range(keep, last, chunk)]
+    return PromptPlan(keep, chunks, len(ids))
+
+
+def after_prompt(ids: list[int], fed: int, chunk: int = CHUNK) -> CachedPrompt:
+    """What the cache holds once `fed` prompt tokens are in it (all of them, or a stop part-way)."""
+    return CachedPrompt(list(ids[:fed]), fed // chunk * chunk)
+
+
+def after_reply(ids: list[int], generated: list[int], cached_length: int, chunk: int = CHUNK) -> CachedPrompt:
+    """What the cache holds after a reply: the prompt and the generated tokens that were fed back
+    (``cached_length`` positions in all; the last sampled token was never fed)."""
+    every = list(ids) + list(generated)
+    return CachedPrompt(every[:cached_length], (len(ids) - 1) // chunk * chunk)
