@@ -135,3 +135,53 @@ def test_a_reply_that_never_ends_is_cut_at_the_message_limit(monkeypatch):
     run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "tiny"}, send())
     reply = events[-1]["conversation"]["messages"][-1]
     assert engine.cancelled and reply["content"] == "abcdabcd" and "cut at 10" in reply["meta"]["error"]
+
+
+class LongPromptEngine(ScriptedEngine):
+    """Reads its prompt in steps before answering, as the local engine does; overflows past a size."""
+
+    def __init__(self, max_chars=None, **kwargs):
+        super().__init__(**kwargs)
+        self.max_chars, self.requests = max_chars, []
+
+    async def stream(self, conversation, settings):
+        from pagellm.engine import ContextUse, Reading
+        from pagellm.errors import ContextOverflowError
+
+        size = sum(len(m["content"]) for m in conversation.for_model())
+        self.requests.append(size)
+        if self.max_chars is not None and size > self.max_chars:
+            raise ContextOverflowError(f"The message needs {size} tokens but the model's context holds {self.max_chars}.")
+        yield ContextUse(size, 2048, 2)
+        for done in (0, 32, 64):
+            yield Reading(done, 65)
+        async for event in super().stream(conversation, settings):
+            yield event
+
+
+def test_reading_progress_and_context_use_reach_the_page_before_the_reply():
+    app, events = make_app(LongPromptEngine())
+    run(app, {"type": "init", "base": "http://x/", "catalog": CATALOG}, {"type": "load", "model": "tiny"}, send())
+    kinds = [e["type"] for e in events]
+    assert kinds.index("context") < kinds.index("reading") < kinds.index("delta") < kinds.index("done")
+    assert [e["done"] for e in events if e["type"] == "reading"] == [0, 32, 64]
+    context = next(e for e in events if e["type"] == "context")
+    assert (context["used"], context["limit"], context["left_out"]) == (2, 2048, 2)
+
+
+def test_a_summary_shrinks_the_transcript_until_it_fits_the_context():
+    engine = LongPromptEngine(max_chars=1500)
+    app, events = make_app(engine)
+    chat = {"messages": [{"role": "user", "content": "word " * 2000}, {"role": "assistant", "content": "ok"}]}
+    run(app, {"type": "init", "base": "http://x/", "catalog": CATALOG}, {"type": "load", "model": "tiny"},
+        {"type": "summarize", "conversation": chat, "settings": {}, "backend": {"kind": "local"}})
+    assert [e["text"] for e in events if e["type"] == "summary"] == ["Hello"]
+    assert engine.requests[0] > 1500 >= engine.requests[-1], engine.requests
+    assert not [e for e in events if e["type"] == "error"]
+
+
+def test_a_chat_with_nothing_in_it_cannot_be_summarized():
+    app, events = make_app(ScriptedEngine())
+    run(app, {"type": "init", "base": "http://x/", "catalog": CATALOG}, {"type": "load", "model": "tiny"},
+        {"type": "summarize", "conversation": {"messages": []}, "settings": {}, "backend": {"kind": "local"}})
+    assert "nothing to summarize" in next(e for e in events if e["type"] == "error")["message"]
