@@ -87,8 +87,11 @@ def explain_load_failure(model: str, message: str) -> ModelLoadError:
 # Configures Transformers.js's env on the real JS object (transformers_js_py's wrapper hands out
 # copies). Fetches are resolved against the site base, because inside a worker
 # relative URLs do not resolve; bytes are counted here so progress needs no extra probing request.
+# An ONNX file lists its nodes before its weights, so its operators show in the first megabytes: the
+# engine is told when a graph uses GroupQueryAttention (slow on long prompts in WebAssembly). The bytes
+# searched are a node's op_type field (tag 0x22, length 19), not a tensor that merely carries the name.
 _ENV_JS = r"""
-(T, base, onBytes, onFailure, source, ortBuild) => {
+(T, base, onBytes, onFailure, source, ortBuild, onOperator) => {
   const env = T.env;
   const hub = source.kind === "hub";
   env.allowLocalModels = !hub;
@@ -104,14 +107,22 @@ _ENV_JS = r"""
     const text = String(url);
     return text.startsWith("/") ? new URL(text.slice(1), base).href : new URL(text, base).href;
   };
+  const latin1 = new TextDecoder("latin1");
   const counted = (response, url) => {
     if (!response.ok || !response.body) return response;
     const reader = response.body.getReader();
+    let scanned = String(url).endsWith(".onnx") ? 0 : Infinity, tail = "";
     const body = new ReadableStream({
       async pull(controller) {
         const { done, value } = await reader.read();
         if (done) { controller.close(); return; }
         onBytes(url, value.byteLength);
+        if (scanned < 8e6) {
+          const text = tail + latin1.decode(value);
+          if (text.includes('\x22\x13GroupQueryAttention')) { onOperator("GroupQueryAttention"); scanned = Infinity; }
+          tail = text.slice(-32);
+          scanned += value.byteLength;
+        }
         controller.enqueue(value);
       },
       cancel(reason) { return reader.cancel(reason); },
@@ -213,6 +224,10 @@ _PROMPT_JS = r"""
 # CPU kernels about half as fast: SmolLM2 int8 decodes 34 ms per token with the plain build and 77-87 ms with
 # asyncify (onnxruntime-web 1.31 in Node, 1 thread: `node bench/ort_node.mjs FILE [--asyncify]`). A worker
 # loads one build, once.
+SLOW_ATTENTION_NOTICE = (
+    "This model's graph uses GroupQueryAttention, whose WebAssembly kernel reads long prompts slowly "
+    "(about 5x slower at 1,000 tokens than the rewritten attention of the bundled models); short chats are "
+    "not affected. Convert it with this project's recipe (models/) for fast long prompts.")
 ORT_BUILDS = {"wasm": "ort-wasm-simd-threaded", "webgpu": "ort-wasm-simd-threaded.asyncify"}
 _ort_loaded: str | None = None
 
@@ -339,9 +354,10 @@ class LocalEngine:
             if not failed.done():
                 failed.set_result(str(message))
 
-        self._proxies = [create_proxy(on_bytes), create_proxy(on_failure)]
-        env = run_js(_ENV_JS)(T, self.site_url, *self._proxies, to_js(self.source, dict_converter=js.Object.fromEntries),
-                              build)
+        operators = set()
+        self._proxies = [create_proxy(on_bytes), create_proxy(on_failure), create_proxy(lambda op: operators.add(str(op)))]
+        env = run_js(_ENV_JS)(T, self.site_url, *self._proxies[:2], to_js(self.source, dict_converter=js.Object.fromEntries),
+                              build, self._proxies[2])
         self._fetch_failed = failed
         self._set_threads(env, js)
         try:
@@ -357,7 +373,12 @@ class LocalEngine:
             if prefetched is not None:  # files this load did not use (another device's weights): let them go
                 prefetched.clear()
             report(Progress("Ready", 1, 1))
+        if self.device == "wasm" and "GroupQueryAttention" in operators:
+            self._add_notice(SLOW_ATTENTION_NOTICE)
         self.load_seconds = time.perf_counter() - started
+
+    def _add_notice(self, note: str) -> None:
+        self.notice = f"{self.notice} {note}" if self.notice else note
 
     def _set_threads(self, env, js) -> None:
         """WebAssembly threads need SharedArrayBuffer, which only a cross-origin isolated page has."""
@@ -365,9 +386,8 @@ class LocalEngine:
         if self.threads is not None:
             env.backends.onnx.wasm.numThreads = self.threads if isolated else 1
             if self.threads > 1 and not isolated:
-                note = (f"{self.threads} threads were requested, but this page is not cross-origin isolated: "
-                        "running single-threaded.")
-                self.notice = f"{self.notice} {note}" if self.notice else note
+                self._add_notice(f"{self.threads} threads were requested, but this page is not cross-origin "
+                                 "isolated: running single-threaded.")
 
     async def _load_weights(self, T, to_js, js, report) -> None:
         global _ort_loaded

@@ -20,6 +20,9 @@ def hub():
     repos = {
         "pagellm-test/tiny-chat": TINY,
         "pagellm-test/no-tokenizer": {k: v for k, v in tiny_files.items() if k != "tokenizer.json"},
+        # Only the 4-bit file, whose attention is still GroupQueryAttention (the recipe rewrites the int8 one).
+        "pagellm-test/tiny-gqa": {k: v for k, v in tiny_files.items()
+                                  if not k.startswith("onnx/") or k == "onnx/model_q4.onnx"},
         "pagellm-test/bert-like": {"config.json": json.dumps({"model_type": "bert"}).encode(),
                                    "onnx/model.onnx": b"\0" * 16},
         "pagellm-test/huge": {"config.json": tiny_files["config.json"], "onnx/model_quantized.onnx": 6_000_000_000},
@@ -52,6 +55,15 @@ def test_a_hub_model_loads_by_id_chats_and_works_offline_from_cache(chat, hub):
         assert chat.ask("Still here offline?", max_tokens=6).strip()
     finally:
         chat.page.context.set_offline(False)
+
+
+def test_a_hub_model_with_slow_long_prompt_attention_says_so(chat, hub):
+    chat.open()
+    expect(chat.page.locator("#device-note")).not_to_contain_text("GroupQueryAttention")
+    load_from_hub(chat, hub, "pagellm-test/tiny-gqa")
+    expect(chat.page.locator("#progress-text")).to_contain_text("pagellm-test/tiny-gqa ready", timeout=BOOT_TIMEOUT)
+    expect(chat.page.locator("#device-note")).to_contain_text("GroupQueryAttention")
+    assert chat.ask("Hello", max_tokens=4).strip()
 
 
 @pytest.mark.parametrize("model_id,message", [
