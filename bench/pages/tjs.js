@@ -20,9 +20,10 @@ export async function load({ model: id, dtype = "q8", threads = null }) {
     isolated: globalThis.crossOriginIsolated === true };
 }
 
-// Greedy chat reply; `emit` gets {type: "text", text} as the streamer releases text.
-export async function generate({ prompt, maxTokens }, emit) {
-  const inputs = tokenizer.apply_chat_template([{ role: "user", content: prompt }],
+// Greedy chat reply to `prompt`, or to a whole chat (`messages`, read again from the start each time, as a
+// page without a cache between turns does); `emit` gets {type: "text", text} as the streamer releases text.
+export async function generate({ prompt, messages, maxTokens }, emit) {
+  const inputs = tokenizer.apply_chat_template(messages ?? [{ role: "user", content: prompt }],
     { add_generation_prompt: true, return_dict: true });
   let tokens = 0, first = null, last = null, text = "";
   const streamer = new TextStreamer(tokenizer, {

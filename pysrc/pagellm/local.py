@@ -189,14 +189,20 @@ _PROMPT_JS = r"""
     empty: () => new T.DynamicCache(),
     length: (cache) => cache.get_seq_length(),
     bytes: (cache) => Object.values(cache).reduce((sum, t) => sum + t.size * 4, 0),
-    // The first `length` positions, or null when they cannot be cut here (tensors on the GPU).
+    // The first `length` positions ([batch, heads, positions, head size] each), or null when they cannot
+    // be cut here (tensors on the GPU). One block copy per head: Tensor.slice copies element by element.
     truncate(cache, length) {
       const kept = {};
       for (const name of Object.keys(cache)) {
         const tensor = cache[name];
-        if (tensor.dims.at(-2) === length) { kept[name] = tensor; continue; }
-        if (tensor.location === "gpu-buffer") return null;
-        kept[name] = tensor.slice(null, null, [0, length], null);
+        const [batch, heads, positions, size] = tensor.dims;
+        if (positions === length) { kept[name] = tensor; continue; }
+        if (tensor.location === "gpu-buffer" || tensor.dims.length !== 4) return null;
+        const data = new tensor.data.constructor(batch * heads * length * size);
+        for (let row = 0; row < batch * heads; row++) {
+          data.set(tensor.data.subarray(row * positions * size, (row * positions + length) * size), row * length * size);
+        }
+        kept[name] = new T.Tensor(tensor.type, data, [batch, heads, length, size]);
       }
       return new T.DynamicCache(kept);
     },
