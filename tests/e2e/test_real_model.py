@@ -47,7 +47,7 @@ def test_smollm2_gives_the_same_greedy_reply_with_the_cache_and_from_scratch(pag
     for question in ("Tell me about lighthouses.", "Who keeps them?", "Write one sentence about the sea."):
         reply = chat.ask(question, max_tokens=24, temperature=0)
     reused = int(chat.by("stats").get_attribute("data-reused-tokens"))
-    assert reused > 32
+    assert reused >= 64
     chat.page.reload()
     chat.wait_state("ready", REAL_MODEL_BOOT)
     chat.set_setting("max-tokens", 24)

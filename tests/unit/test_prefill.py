@@ -24,14 +24,14 @@ def test_a_plan_feeds_every_token_once_in_aligned_runs_and_keeps_only_what_match
 
 def test_a_longer_chat_reuses_up_to_the_last_boundary_of_the_previous_prompt():
     first = list(range(70))
-    cached = after_reply(first, generated=[1, 2, 3, 99], cached_length=73)
+    cached = after_reply(first, generated=[1, 2, 3, 99], cached_length=73, chunk=32)
     assert cached.ids == first + [1, 2, 3] and cached.canonical == 64
     second = first + [1, 2, 3, 99, 7, 8, 9]
-    plan = plan_prompt(second, cached)
+    plan = plan_prompt(second, cached, chunk=32)
     assert plan.keep == 64 and plan.chunks == [(64, 76)] and plan.to_read == 13
 
 
 def test_a_changed_first_token_reuses_nothing_and_a_stop_keeps_whole_runs():
     cached = CachedPrompt(list(range(100)), canonical=96)
-    assert plan_prompt([7] + list(range(1, 100)), cached).keep == 0
-    assert after_prompt(list(range(100)), fed=80) == CachedPrompt(list(range(80)), 64)
+    assert plan_prompt([7] + list(range(1, 100)), cached, chunk=32).keep == 0
+    assert after_prompt(list(range(100)), fed=80, chunk=32) == CachedPrompt(list(range(80)), 64)
