@@ -14,7 +14,9 @@ Contenders (keys for --only / --skip, regular expressions):
   wllama-t1/-t2      wllama 3.13 (llama.cpp in WebAssembly) on the GGUF the model was converted from
   native-t1/-t2      llama.cpp natively (llama-cpp-python, in this process): the ceiling
   --all adds pagellm-q4-t2 and tjs-q4-t1.
-Plus the remote client: the page and CPython streaming from a loopback fake server (--remote-tokens).
+Plus the remote client: the page and CPython streaming from a loopback fake server (--remote-tokens), and
+long prompts and growing chats (bench/long_context.py: prompt processing at 128/512/1,024 tokens, time to
+first token over eight turns; --no-long leaves it out, --long-only runs only it).
 
 Each repetition of a browser contender is a first visit in a fresh browser context. The contenders with a
 return visit (pyodide, pagellm-q8-t1, tjs-q8-t1, wllama-t1) send a short probe reply right at ready (open to
@@ -105,6 +107,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip", help="regular expression: leave out the contenders whose key matches")
     parser.add_argument("--all", action="store_true", help="add pagellm-q4-t2 and tjs-q4-t1")
     parser.add_argument("--no-remote", action="store_true", help="leave out the remote throughput part")
+    parser.add_argument("--no-long", action="store_true", help="leave out long prompts and growing chats")
+    parser.add_argument("--long-only", action="store_true", help="run only long prompts and growing chats")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 1 repetition of everything, 16 tokens, 1 remote run")
     parser.add_argument("--budget-min", type=float, default=25.0,
@@ -235,6 +239,23 @@ def run_rounds(browser, base: str, chosen: list[Contender], args, gguf, started:
     return runs, stopped
 
 
+def run_long(browser, base: str, args, gguf) -> None:
+    """Long prompts and growing chats (bench/long_context.py) on this run's site: bench/results/long-context.md."""
+    import long_context
+
+    lengths, turns = ([128, 512], 4) if args.quick else ([128, 512, 1024], 8)
+    runs = min(args.runs, 3)
+    started = time.monotonic()
+    before = loadavg()
+    records, summary = long_context.run(browser, base, model=args.model, gguf=gguf, runs=runs, lengths=lengths,
+                                        turns=turns, say=say)
+    meta = {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine(),
+            "browser": f"Chromium {browser.version} (headless)", "model": args.model, "runs": runs,
+            "loadavg_before": before, "loadavg_after": loadavg(),
+            "elapsed_min": round((time.monotonic() - started) / 60, 1), "command": "python build.py bench"}
+    say(long_context.write(args.out, records, summary, meta, lengths, turns).read_text())
+
+
 def in_thread(coroutine):
     """asyncio.run in a thread of its own: Playwright's sync API keeps an event loop on this one."""
     from concurrent.futures import ThreadPoolExecutor
@@ -299,6 +320,11 @@ def main(argv: list[str]) -> int:
         import profile_decode
 
         return profile_decode.main(args)
+    if args.long_only:
+        import long_context
+
+        quick = ["--runs", "1", "--lengths", "128,512", "--turns", "4"] if args.quick else []
+        return long_context.main(["--model", args.model, "--dist", str(args.dist), "--out", str(args.out), *quick])
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         say("Chromium is missing: apt-get install -y chromium")
@@ -333,6 +359,8 @@ def main(argv: list[str]) -> int:
             try:
                 runs, stopped = run_rounds(browser, base, chosen, args, gguf, started)
                 remote_raw, remote = ([], {}) if args.no_remote else run_remote(browser, base, args)
+                if not args.no_long:
+                    run_long(browser, base, args, gguf)
                 after = loadavg()
                 meta = {
                     "date": datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine(),
