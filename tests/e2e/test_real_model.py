@@ -20,15 +20,27 @@ PASSAGE = ("The lighthouse keeper rose before dawn, climbed the iron stairs, tri
            "lens and wrote the weather in a ledger that had been kept, without a missing day, for ninety years. ")
 
 
+LONG_TASKS_JS = """() => { window.longTasks = [];
+  new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => [e.startTime, e.duration])))
+    .observe({ type: "longtask" }); }"""
+
+
 def test_smollm2_reads_a_long_prompt_with_progress_and_stops_at_once(page, guard, console, site):
     chat = ChatPage(page, site)
     chat.open("model=smollm2-135m-instruct&device=wasm", wait_ready=False)
     chat.wait_state("ready", REAL_MODEL_BOOT)
     chat.set_setting("max-tokens", 16)
+    page.evaluate(LONG_TASKS_JS)
+    sent = page.evaluate("performance.now()")
     chat.send("Summarize this text.\n\n" + PASSAGE * 24)  # ~1,000 tokens
     reading = page.locator("[data-streaming=true] .reading")
     reading.wait_for(timeout=60_000)
     assert "Reading" in reading.inner_text() and "tokens" in reading.inner_text()
+    page.wait_for_function("document.querySelector('[data-streaming=true]')?.dataset.reading?.startsWith('128/')",
+                           timeout=60_000)
+    # The prompt is read in the worker: the page's main thread stays free meanwhile.
+    blocked = page.evaluate("(from) => window.longTasks.filter(([start]) => start > from + 200)", sent)
+    assert not blocked, f"main-thread tasks over 50 ms while the prompt was read: {blocked}"
     started = page.evaluate("performance.now()")
     chat.by("stop").click()
     chat.wait_state("ready", 10_000)
