@@ -22,7 +22,7 @@ import time
 from .engine import ContextUse, Delta, Final, Progress, ProgressCallback, Reading, ReplyClock
 from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError
 from .messages import Conversation
-from .prefill import CHUNK, CachedPrompt, after_prompt, after_reply, plan_prompt
+from .prefill import CachedPrompt, after_prompt, after_reply, plan_prompt, settle_chunks
 from .site import page_base_url
 from .settings import GenerationSettings
 from .stops import StopStrings
@@ -187,6 +187,7 @@ _PROMPT_JS = r"""
     ?.inputNames.includes("num_logits_to_keep");
   return {
     empty: () => new T.DynamicCache(),
+    onGpu: (cache) => Object.values(cache).some((tensor) => tensor.location === "gpu-buffer"),
     length: (cache) => cache.get_seq_length(),
     bytes: (cache) => Object.values(cache).reduce((sum, t) => sum + t.size * 4, 0),
     // The first `length` positions ([batch, heads, positions, head size] each), or null when they cannot
@@ -320,6 +321,8 @@ class LocalEngine:
         self._prompt_js = None
         self._cache = None            # the JS DynamicCache of the last turn
         self._cached: CachedPrompt | None = None
+        self._settling = None         # the task feeding the last reply's full runs in the background
+        self._epoch = 0               # bumped whenever the cache is dropped or taken, so a late settle is void
 
     async def load(self, progress: ProgressCallback | None = None) -> None:
         if sys.platform != "emscripten":
@@ -436,9 +439,35 @@ class LocalEngine:
 
     def forget_cache(self) -> None:
         """Drop the key/value cache: the next turn processes its whole prompt."""
+        self._epoch += 1
         if self._cache is not None:
             self._cache.dispose()  # frees GPU buffers; CPU tensors go with the last reference
         self._cache, self._cached = None, None
+
+    async def _settle(self, known: list[int]) -> None:
+        """Feed the finished reply's full runs while the user reads (see pagellm.prefill): the next turn then
+        reads only its own tokens. Any failure just leaves the cache as it was."""
+        from pyodide.ffi import to_js
+
+        epoch, cache, cached = self._epoch, self._cache, self._cached
+        chunks = settle_chunks(known, cached)
+        if not chunks or cache is None or self._prompt_js.onGpu(cache):
+            return
+        try:
+            extended = self._prompt_js.truncate(cache, cached.canonical)
+            js_known = to_js(known)
+            for start, end in chunks:
+                extended = await self._prompt_js.feed(self._model, extended, js_known, start, end)
+                if epoch != self._epoch:
+                    return
+        except Exception:  # noqa: BLE001 - an optimisation: the next turn reads these tokens itself
+            return
+        self._cache, self._cached = extended, CachedPrompt(list(known[:end]), end)
+
+    async def _settled(self) -> None:
+        if self._settling is not None:
+            await self._settling
+            self._settling = None
 
     @property
     def cache_bytes(self) -> int:
@@ -457,6 +486,7 @@ class LocalEngine:
 
     def _cache_for(self, ids: list[int]):
         """The plan for this prompt, with a cache holding exactly the positions it keeps."""
+        self._epoch += 1
         cached = self._cached if self.reuse_cache else None
         plan = plan_prompt(ids, cached)
         cache = None
@@ -478,6 +508,7 @@ class LocalEngine:
         T = _transformers
         self._cancelled = False
         clock = ReplyClock()
+        await self._settled()
         fit = conversation.fit(self.count_tokens, self.context_length - settings.max_new_tokens)
         yield ContextUse(fit.used, self.context_length, fit.left_out)
         ids = self._prompt_ids(fit.messages)
@@ -540,6 +571,8 @@ class LocalEngine:
             sequence = self._prompt_js.sequence(output).to_py()
             cached = after_reply(ids, sequence[len(ids):], int(self._prompt_js.length(output.past_key_values)))
             self._cache, self._cached = output.past_key_values, cached
+            if self.reuse_cache:
+                self._settling = asyncio.ensure_future(self._settle(sequence))
             tail = stops.flush() if not stopped_by_string else ""
             if tail:
                 yield Delta(tail)

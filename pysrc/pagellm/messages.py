@@ -1,10 +1,20 @@
-"""Messages and conversations: validation, history, and trimming to a model's context.
+"""Messages and conversations: a tree of messages, the path the chat shows, and trimming to a context.
+
+Every message has an ``id`` and a ``parent``. Editing a message or answering it again adds a sibling
+instead of replacing anything, so a conversation is a tree; the chat shows one path through it, from
+the first message to ``current``, and that path is what a model reads.
 
     >>> chat = Conversation(system_prompt="Be brief.")
-    >>> _ = chat.add_user("What is the capital of France?")
+    >>> question = chat.add_user("What is the capital of France?")
     >>> _ = chat.add_assistant("Paris.")
     >>> [m["role"] for m in chat.for_model()]
     ['system', 'user', 'assistant']
+    >>> _ = chat.edit(question.id, "And of Spain?"); _ = chat.add_assistant("Madrid.")
+    >>> [m.content for m in chat.messages], chat.position(chat.messages[0].id)
+    (['And of Spain?', 'Madrid.'], (2, 2))
+    >>> _ = chat.switch(chat.messages[0].id, -1)
+    >>> [m.content for m in chat.messages]
+    ['What is the capital of France?', 'Paris.']
 """
 
 from __future__ import annotations
@@ -21,6 +31,12 @@ ROLES = ("system", "user", "assistant")
 # or an error ended it. Only "error" notices are left out of what the model sees.
 STATUSES = ("complete", "stopped", "interrupted", "error")
 MAX_MESSAGE_CHARS = 200_000
+# The saved form: 1 was a flat list of messages; 2 is the tree (every message has an id and a parent).
+SAVED_VERSION = 2
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 @dataclass
@@ -30,6 +46,8 @@ class Message:
     status: str = "complete"
     created: float = field(default_factory=time.time)
     meta: dict = field(default_factory=dict)
+    id: str = field(default_factory=new_id)
+    parent: str | None = None
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -40,26 +58,46 @@ class Message:
             raise InputError(f"A message may hold at most {MAX_MESSAGE_CHARS:,} characters.")
         if self.status not in STATUSES:
             raise InputError(f"Unknown message status {self.status!r}.")
+        if not isinstance(self.id, str) or not self.id:
+            raise InputError(f"A message id must be a non-empty string, got {self.id!r}.")
+
+    @property
+    def cut(self) -> bool:
+        """A reply that ended early: stopped, interrupted, or at the token limit; ``continue_reply`` carries it on."""
+        if self.role != "assistant" or not self.content:
+            return False
+        return self.status in ("stopped", "interrupted") or (
+            self.status == "complete" and (self.meta.get("stats") or {}).get("finish_reason") == "length")
 
     def to_openai(self) -> dict:
         return {"role": self.role, "content": self.content}
 
     def to_dict(self) -> dict:
-        data = {"role": self.role, "content": self.content, "status": self.status, "created": self.created}
+        data = {"id": self.id, "parent": self.parent, "role": self.role, "content": self.content,
+                "status": self.status, "created": self.created}
         if self.meta:
             data["meta"] = self.meta
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Message":
+    def from_dict(cls, data: dict, *, id: str | None = None, parent: str | None = None) -> "Message":
+        """A message from its saved form; ``id`` and ``parent``, when given, replace the saved ones (v1 data has none)."""
         if not isinstance(data, dict) or "role" not in data or "content" not in data:
             raise InputError("Each message needs a 'role' and a 'content'.")
+        try:
+            created = float(data.get("created") or time.time())
+        except (TypeError, ValueError):
+            raise InputError(f"A message's 'created' must be a time in seconds, got {data.get('created')!r}.") from None
+        if not isinstance(data.get("meta") or {}, dict):
+            raise InputError("A message's 'meta' must be an object.")
         return cls(
             role=data["role"],
             content=data["content"],
             status=data.get("status", "complete"),
-            created=float(data.get("created") or time.time()),
+            created=created,
             meta=dict(data.get("meta") or {}),
+            id=id if id is not None else data.get("id"),
+            parent=parent if id is not None else data.get("parent"),
         )
 
 
@@ -72,44 +110,241 @@ class ContextFit:
     left_out: int
 
 
-@dataclass
-class Conversation:
-    messages: list[Message] = field(default_factory=list)
-    system_prompt: str = ""
-    title: str = ""
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+class _Path(list):
+    """The visible path as a list; ``append`` and ``pop`` act on the conversation's tree."""
 
+    def __init__(self, conversation: "Conversation", items):
+        super().__init__(items)
+        self._conversation = conversation
+
+    def append(self, message: Message) -> None:
+        self._conversation._attach(message, self._conversation.current)
+        super().append(message)
+
+    def pop(self, index: int = -1) -> Message:
+        if index not in (-1, len(self) - 1):
+            raise InputError("Only the last message of the path can be popped; use Conversation.delete(id).")
+        message = self[-1]
+        self._conversation.delete(message.id)
+        return super().pop()
+
+    def _refuse(self, *args, **kwargs):
+        raise InputError("Change a conversation through its methods (add_user, edit, delete, ...), not its path.")
+
+    insert = remove = clear = extend = __setitem__ = __delitem__ = __iadd__ = sort = reverse = _refuse
+
+
+class Conversation:
+    """A tree of messages and the path through it the chat shows (see the module's example)."""
+
+    def __init__(self, messages: list[Message] | None = None, system_prompt: str = "", title: str = "",
+                 id: str | None = None, pinned: bool = False, used: float = 0.0):
+        self.system_prompt = system_prompt
+        self.title = title
+        self.id = id or uuid.uuid4().hex
+        self.pinned = pinned
+        self.used = used              # when the chat was last used (seconds), for sorting the list
+        self._nodes: dict[str, Message] = {}   # every message, parents before children
+        self._children: dict[str | None, list[str]] = {None: []}
+        self._chosen: dict[str | None, str] = {}  # parent -> the child the path goes through
+        self.current: str | None = None           # the path's last message
+        for message in messages or []:
+            self._attach(message, self.current)
+
+    # ------------------------------------------------------------------------------------------
+    # Reading the tree.
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Conversation) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Conversation(id={self.id!r}, title={self.title!r}, {len(self._nodes)} messages)"
+
+    @property
+    def nodes(self) -> list[Message]:
+        """Every message of every branch, parents before children."""
+        return list(self._nodes.values())
+
+    @property
+    def messages(self) -> list[Message]:
+        """The visible path, first message first."""
+        return _Path(self, (self._nodes[i] for i in self.path_ids()))
+
+    @property
+    def last(self) -> Message | None:
+        return self._nodes.get(self.current) if self.current else None
+
+    def path_ids(self) -> list[str]:
+        ids, node = [], self.current
+        while node is not None:
+            ids.append(node)
+            node = self._nodes[node].parent
+        return ids[::-1]
+
+    def get(self, message_id: str) -> Message:
+        try:
+            return self._nodes[message_id]
+        except (KeyError, TypeError):
+            raise InputError(f"This chat has no message {message_id!r}: it may have been deleted.") from None
+
+    def children(self, message_id: str | None) -> list[Message]:
+        return [self._nodes[i] for i in self._children.get(message_id, [])]
+
+    def siblings(self, message_id: str) -> list[Message]:
+        """The message and its alternatives (edits, other replies), oldest first."""
+        return self.children(self.get(message_id).parent)
+
+    def position(self, message_id: str) -> tuple[int, int]:
+        """(1-based place among its siblings, how many there are): what a ``‹ 2/3 ›`` navigator shows."""
+        ids = self._children[self.get(message_id).parent]
+        return ids.index(message_id) + 1, len(ids)
+
+    # ------------------------------------------------------------------------------------------
+    # Moving along the tree: nothing is removed.
+    def _attach(self, message: Message, parent: str | None) -> Message:
+        if message.id in self._nodes:
+            raise InputError(f"Message id {message.id!r} is used twice in this chat.")
+        if parent is not None and parent not in self._nodes:
+            raise InputError(f"Message {message.id!r} answers {parent!r}, which is not in this chat.")
+        message.parent = parent
+        self._nodes[message.id] = message
+        self._children.setdefault(parent, []).append(message.id)
+        self._children.setdefault(message.id, [])
+        self._go(message.id)
+        return message
+
+    def _go(self, message_id: str | None) -> None:
+        """End the path at ``message_id``, and remember the choice at every fork above it."""
+        self.current = message_id
+        node = message_id
+        while node is not None:
+            parent = self._nodes[node].parent
+            self._chosen[parent] = node
+            node = parent
+
+    def _descend(self, message_id: str) -> str:
+        """The end of the branch below ``message_id``, following the choices made there before."""
+        node = message_id
+        while self._children.get(node):
+            chosen = self._chosen.get(node)
+            node = chosen if chosen in self._children[node] else self._children[node][-1]
+        return node
+
+    def show(self, message_id: str) -> Message:
+        """Make the visible path go through ``message_id`` (down to the end of its branch)."""
+        self.get(message_id)
+        self._go(self._descend(message_id))
+        return self._nodes[message_id]
+
+    def switch(self, message_id: str, step: int) -> Message:
+        """Show the sibling ``step`` places from ``message_id`` (-1: the previous, 1: the next)."""
+        ids = self._children[self.get(message_id).parent]
+        index = ids.index(message_id) + step
+        if not 0 <= index < len(ids):
+            raise InputError(f"There is no branch {index + 1} here: this message has {len(ids)}.")
+        return self.show(ids[index])
+
+    def branch_at(self, message_id: str | None) -> None:
+        """End the visible path at ``message_id`` (None: before the first message); the next message
+        added starts a new branch there."""
+        if message_id is not None:
+            self.get(message_id)
+        self._go(message_id)
+
+    # ------------------------------------------------------------------------------------------
+    # Adding and changing: each keeps user and assistant turns alternating along the path.
     def add_user(self, text: str) -> Message:
         if not isinstance(text, str) or not text.strip():
             raise InputError("Type a message first: an empty prompt cannot be sent.")
-        message = Message("user", text)
-        self.messages.append(message)
+        if self.last is not None and self.last.role == "user":
+            # A question left unanswered (a reload before the first word): mark it, so turns alternate.
+            self._attach(Message("assistant", "", status="interrupted"), self.current)
+        message = self._attach(Message("user", text), self.current)
         if not self.title:
             self.title = " ".join(text.split())[:60]
         return message
 
     def add_assistant(self, text: str = "", status: str = "complete") -> Message:
-        message = Message("assistant", text, status=status)
-        self.messages.append(message)
-        return message
+        if self.last is None or self.last.role != "user":
+            raise InputError("A reply answers a user message: this chat's path does not end with one.")
+        return self._attach(Message("assistant", text, status=status), self.current)
 
-    @property
-    def last(self) -> Message | None:
-        return self.messages[-1] if self.messages else None
+    def edit(self, message_id: str, text: str) -> Message:
+        """A new version of a message, beside the old one (a new branch); the path now ends there."""
+        old = self.get(message_id)
+        if old.role == "system":
+            raise InputError("A system message cannot be edited: change the chat's system prompt instead.")
+        if old.role == "user" and (not isinstance(text, str) or not text.strip()):
+            raise InputError("An edited message cannot be empty: type some text, or delete the message.")
+        return self._attach(Message(old.role, text), old.parent)
+
+    def regenerate(self, reply_id: str | None = None) -> Message:
+        """Prepare a new answer to the question ``reply_id`` answered (default: the path's last reply):
+        the path ends at that question, the old reply stays as a sibling. Returns the question."""
+        if reply_id is None:
+            replies = [m for m in self.messages if m.role == "assistant"]
+            if not replies:
+                raise InputError("There is no reply to answer again yet.")
+            reply_id = replies[-1].id
+        reply = self.get(reply_id)
+        question = self._nodes.get(reply.parent) if reply.parent else None
+        if reply.role != "assistant" or question is None or question.role != "user":
+            raise InputError("Only a reply to a user message can be answered again.")
+        self._go(question.id)
+        return question
 
     def drop_last_reply(self) -> None:
-        """Remove the trailing assistant message(s), so the last user turn can be answered again."""
-        while self.messages and self.messages[-1].role == "assistant":
-            self.messages.pop()
-        if not self.messages or self.messages[-1].role != "user":
+        """End the path at its last user message, so it can be answered again (the replies stay as siblings)."""
+        path = self.messages
+        while path and path[-1].role == "assistant":
+            path = path[:-1]
+        if not path or path[-1].role != "user":
             raise InputError("There is no question to answer again.")
+        self._go(path[-1].id)
 
+    def continue_reply(self, reply_id: str | None = None) -> Message:
+        """Make a cut reply (see ``Message.cut``) the path's end, so a model writes on from its text."""
+        reply = self.get(reply_id) if reply_id is not None else self.last
+        if reply is None or reply.role != "assistant":
+            raise InputError("Only a reply can be continued.")
+        if self._children[reply.id]:
+            raise InputError("This reply already has an answer after it: only the last reply of a branch can be continued.")
+        if not reply.cut:
+            raise InputError("This reply is complete: only a reply that was stopped or reached the token limit "
+                             "can be continued.")
+        self._go(reply.id)
+        return reply
+
+    def delete(self, message_id: str) -> list[Message]:
+        """Remove a message and everything after it (its branch); the path moves to a neighbouring
+        sibling, or ends at the parent. Returns what was removed."""
+        message = self.get(message_id)
+        removed, stack = [], [message_id]
+        while stack:
+            node = stack.pop()
+            removed.append(self._nodes.pop(node))
+            stack.extend(self._children.pop(node, []))
+            self._chosen.pop(node, None)
+        siblings = self._children[message.parent]
+        index = siblings.index(message_id)
+        siblings.remove(message_id)
+        if self.current is not None and self.current not in self._nodes:
+            if siblings:
+                self._go(self._descend(siblings[max(0, index - 1)]))
+            else:
+                self._chosen.pop(message.parent, None)
+                self._go(message.parent)
+        elif self._chosen.get(message.parent) == message_id:
+            self._chosen.pop(message.parent)
+        return removed
+
+    # ------------------------------------------------------------------------------------------
+    # What a model reads.
     def for_model(self) -> list[dict]:
-        """The OpenAI-format messages a model sees: system prompt first, no error notices."""
+        """The OpenAI-format messages of the visible path: system prompt first, no error notices.
+        A path that ends with a reply (``continue_reply``) asks the model to carry that reply on."""
         out = [{"role": "system", "content": self.system_prompt}] if self.system_prompt.strip() else []
         out += [m.to_openai() for m in self.messages if m.status != "error" and m.content]
         return out
-
     def trimmed(self, count_tokens: Callable[[list[dict]], int], limit: int) -> list[dict]:
         """Drop the oldest turns until ``count_tokens(messages) <= limit`` (see ``fit``)."""
         return self.fit(count_tokens, limit).messages
@@ -144,24 +379,85 @@ class Conversation:
             while len(body) > 1 and body[0]["role"] != "user":  # start on a user turn
                 body = body[1:]
 
+    # ------------------------------------------------------------------------------------------
+    # The saved form.
+    def view(self) -> list[dict]:
+        """The visible path for a page to draw without Python: each message's id, its place among its
+        siblings, and whether it can be continued."""
+        out = []
+        for message in self.messages:
+            index, count = self.position(message.id)
+            out.append({"id": message.id, "index": index, "count": count,
+                        "continuable": message.cut and not self._children[message.id]})
+        return out
+
     def to_dict(self) -> dict:
+        """The saved form, version 2: every message (``parent`` links make the tree), the path's end, the
+        choice at each fork; ``view`` is derived (see ``view``) and ignored when read back."""
         return {
+            "version": SAVED_VERSION,
             "id": self.id,
             "title": self.title,
             "system_prompt": self.system_prompt,
-            "messages": [m.to_dict() for m in self.messages],
+            "pinned": self.pinned,
+            "used": self.used,
+            "messages": [m.to_dict() for m in self._nodes.values()],
+            "current": self.current,
+            "chosen": {parent or "": child for parent, child in self._chosen.items()},
+            "view": self.view(),
         }
+
+    def content_key(self) -> tuple:
+        """What the chat holds, without when it was used or pinned: equal keys mean the same chat."""
+        return (self.title, self.system_prompt, tuple(
+            (m.id, m.parent, m.role, m.content, m.status) for m in self._nodes.values()))
 
     @classmethod
     def from_dict(cls, data: dict) -> "Conversation":
+        """A conversation from its saved form: version 2 (a tree), or version 1 (a flat list, read as
+        one branch with ids m1, m2, ...); a newer version or a damaged one is refused, saying what is wrong."""
         if not isinstance(data, dict) or not isinstance(data.get("messages", []), list):
             raise InputError("A conversation must be an object with a 'messages' list.")
-        return cls(
-            messages=[Message.from_dict(m) for m in data.get("messages", [])],
-            system_prompt=str(data.get("system_prompt") or ""),
-            title=str(data.get("title") or ""),
-            id=str(data.get("id") or uuid.uuid4().hex),
-        )
+        version = data.get("version", 1)
+        if version not in (1, SAVED_VERSION) or isinstance(version, bool):
+            if isinstance(version, int) and not isinstance(version, bool) and version > SAVED_VERSION:
+                raise InputError(f"This chat was saved by a newer pagellm (saved form version {version}); "
+                                 f"this one reads versions 1 to {SAVED_VERSION}.")
+            raise InputError(f"Unknown saved form version {version!r}: expected 1 or {SAVED_VERSION}.")
+        try:
+            used = float(data.get("used") or 0.0)
+        except (TypeError, ValueError):
+            raise InputError(f"A chat's 'used' must be a time, got {data.get('used')!r}.") from None
+        chat = cls(system_prompt=str(data.get("system_prompt") or ""), title=str(data.get("title") or ""),
+                   id=str(data.get("id") or uuid.uuid4().hex), pinned=bool(data.get("pinned")), used=used)
+        items = data.get("messages", [])
+        if version == 1:
+            for index, item in enumerate(items, 1):
+                chat._attach(Message.from_dict(item, id=f"m{index}", parent=chat.current), chat.current)
+            return chat
+        for index, item in enumerate(items, 1):
+            message = Message.from_dict(item)
+            if message.parent is not None and message.parent not in chat._nodes:
+                raise InputError(f"Message {index} ({message.id!r}) answers {message.parent!r}, which is not "
+                                 "an earlier message of this chat.")
+            chat._attach(message, message.parent)
+        chosen = data.get("chosen") or {}
+        if not isinstance(chosen, dict):
+            raise InputError("A chat's 'chosen' must be an object of parent id -> child id.")
+        chat._chosen = {}
+        for parent, child in chosen.items():
+            key = parent or None
+            if child not in chat._children.get(key, []):
+                raise InputError(f"The chat chooses {child!r} after {parent!r}, but it does not answer it.")
+            chat._chosen[key] = child
+        current = data.get("current")
+        if current is not None and current not in chat._nodes:
+            raise InputError(f"The chat's path ends at {current!r}, which is not one of its messages.")
+        if "current" in data:
+            chat.current = current
+            if current is not None:
+                chat._go(current)
+        return chat
 
 
 SUMMARY_INSTRUCTION = ("Summarize the conversation below in a few sentences: the facts, decisions and open "

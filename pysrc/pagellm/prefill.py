@@ -7,7 +7,9 @@ generation does. The int8 graph quantizes each run's activations with one scale 
 keys and values depend on which tokens shared its run: feeding the same tokens in the same runs is what
 makes a reply with a reused cache identical to one computed from scratch. A reuse therefore goes back to
 the last chunk boundary the cache holds in canonical form (the reply that was decoded one token at a time
-is fed again, as one chunk).
+is fed again, as one chunk) — unless the engine had time to settle it: once a reply is done, the full
+runs between the canonical end and what is known (the prompt and the reply) are fed in the background,
+while the user reads and types.
 
     >>> plan = plan_prompt(list(range(200)), cached=CachedPrompt(list(range(150)), canonical=128))
     >>> plan.keep, plan.chunks
@@ -78,3 +80,17 @@ def after_reply(ids: list[int], generated: list[int], cached_length: int, chunk:
     (``cached_length`` positions in all; the last sampled token was never fed)."""
     every = list(ids) + list(generated)
     return CachedPrompt(every[:cached_length], (len(ids) - 1) // chunk * chunk)
+
+
+def settle_chunks(known: list[int], cached: CachedPrompt | None, chunk: int = CHUNK) -> list[tuple[int, int]]:
+    """The full aligned runs that make more of the cache canonical once a reply is done: from the canonical
+    end to the last boundary of `known` (the prompt and every generated token).
+
+    >>> settle_chunks(list(range(150)), CachedPrompt(list(range(140)), canonical=64))
+    [(64, 128)]
+    """
+    if cached is None or cached.ids[:cached.canonical] != list(known[:cached.canonical]):
+        return []
+    end = len(known) // chunk * chunk
+    return [(start, start + chunk) for start in range(cached.canonical, end, chunk)]
+

@@ -1,8 +1,10 @@
 """The page's engine side, run in a PyScript worker: it owns conversations and engines.
 
-The page sends JSON messages (init, load, send, regenerate, summarize, stop, models, import, export) and
-gets JSON events back (ready, progress, loaded, accepted, context, reading, delta, done, summary, error,
-models, plan, confirm, imported, exported). ``WorkerApp`` knows nothing of the
+The page sends JSON messages (init, load, send, regenerate, edit, continue, switch, delete, open,
+summarize, stop, models, import, export) and gets JSON events back (ready, progress, loaded, accepted,
+context, reading, delta, done, changed, summary, error, models, plan, confirm, imported, exported).
+Python owns each conversation's tree: a request carries the saved conversation and an intent
+("edit message X"), and the answer carries the whole conversation back for the page to save and draw. ``WorkerApp`` knows nothing of the
 browser: ``post`` is any callable, so it is unit-tested on CPython with a fake engine.
 
     app = WorkerApp(post=print, make_local=..., make_remote=...)
@@ -118,26 +120,79 @@ class WorkerApp:
             raise InputError("The local model is not loaded yet: wait for it, or press Load model.")
         return self.local
 
-    async def on_send(self, message: dict) -> None:
+    async def prepare(self, message: dict):
+        """The request's conversation, settings and engine, all checked before anything changes."""
         conversation = Conversation.from_dict(message.get("conversation") or {})
         settings = GenerationSettings.from_dict(message.get("settings"))
         engine = await self.engine_for(message.get("backend") or {})
+        return conversation, settings, engine
+
+    async def on_send(self, message: dict) -> None:
+        conversation, settings, engine = await self.prepare(message)
         conversation.add_user(message.get("text", ""))
-        self.post({"type": "accepted", "conversation": conversation.to_dict()})
-        await self.reply(engine, conversation, settings)
+        await self.answer(engine, conversation, settings)
 
     async def on_regenerate(self, message: dict) -> None:
-        conversation = Conversation.from_dict(message.get("conversation") or {})
-        settings = GenerationSettings.from_dict(message.get("settings"))
-        engine = await self.engine_for(message.get("backend") or {})
-        conversation.drop_last_reply()
-        self.post({"type": "accepted", "conversation": conversation.to_dict()})
-        await self.reply(engine, conversation, settings)
+        """A new reply beside ``message_id`` (default: the path's last reply); the old one stays a sibling."""
+        conversation, settings, engine = await self.prepare(message)
+        conversation.regenerate(message.get("message_id"))
+        await self.answer(engine, conversation, settings)
 
-    async def reply(self, engine, conversation: Conversation, settings: GenerationSettings) -> None:
+    async def on_edit(self, message: dict) -> None:
+        """A new version of a message beside the old one; a user message is then answered."""
+        conversation, settings, engine = await self.prepare(message)
+        edited = conversation.edit(message.get("message_id"), message.get("text", ""))
+        if edited.role != "user":
+            self.post({"type": "changed", "conversation": conversation.to_dict(), "focus": edited.id})
+            return
+        await self.answer(engine, conversation, settings)
+
+    async def on_continue(self, message: dict) -> None:
+        """Carry a cut reply on: the model reads it as the start of its answer and writes the rest."""
+        conversation, settings, engine = await self.prepare(message)
+        reply = conversation.continue_reply(message.get("message_id"))
+        await self.answer(engine, conversation, settings, reply)
+
+    def changed(self, conversation: Conversation, focus: str | None = None) -> None:
+        self.post({"type": "changed", "conversation": conversation.to_dict(), "focus": focus})
+
+    async def on_open(self, message: dict) -> None:
+        """A saved chat in today's form (older saved forms are read and rewritten), optionally shown at
+        the message at index ``at`` of its saved ``messages`` (what search found)."""
+        conversation = Conversation.from_dict(message.get("conversation") or {})
+        at = message.get("at")
+        focus = None
+        if at is not None:
+            nodes = conversation.nodes
+            if not isinstance(at, int) or not 0 <= at < len(nodes):
+                raise InputError(f"This chat has no message number {at!r}.")
+            focus = conversation.show(nodes[at].id).id
+        self.changed(conversation, focus)
+
+    async def on_switch(self, message: dict) -> None:
+        conversation = Conversation.from_dict(message.get("conversation") or {})
+        shown = conversation.switch(message.get("message_id"), int(message.get("step") or 0))
+        self.changed(conversation, shown.id)
+
+    async def on_delete(self, message: dict) -> None:
+        conversation = Conversation.from_dict(message.get("conversation") or {})
+        conversation.delete(message.get("message_id"))
+        self.changed(conversation)
+
+    async def answer(self, engine, conversation: Conversation, settings: GenerationSettings, reply=None) -> None:
+        """Stream a reply into ``reply`` (a cut reply to carry on) or a new one. The new reply is in the
+        conversation the page gets with ``accepted``, marked interrupted until it ends, so a reload
+        mid-reply keeps what came so far."""
+        if reply is None:
+            reply = conversation.add_assistant("", status="interrupted")
+        self.post({"type": "accepted", "conversation": conversation.to_dict(), "reply": reply.id})
+        await self.reply(engine, conversation, settings, reply)
+
+    async def reply(self, engine, conversation: Conversation, settings: GenerationSettings, reply) -> None:
         """Stream one reply; whatever happens, the conversation that comes back is consistent."""
+        prefix = reply.content
         content, reasoning, final = [], [], None
-        size, capped = 0, False
+        size, capped = len(prefix), False
         self.active = engine
         try:
             async for event in engine.stream(conversation, settings):
@@ -160,23 +215,26 @@ class WorkerApp:
         except Exception as err:
             if not isinstance(err, PagellmError):  # a bug, but the conversation must stay whole
                 err = GenerationError(f"Internal error in pagellm ({type(err).__name__}: {err}).")
-            reply = conversation.add_assistant("".join(content), status="error")
+            self.fill(reply, prefix + "".join(content), "error", reasoning)
             reply.meta["error"] = str(err)
-            if reasoning:
-                reply.meta["reasoning"] = "".join(reasoning)
             self.post({"type": "error", **err.to_dict(), "conversation": conversation.to_dict()})
             return
         finally:
             self.active = None
         status = "stopped" if final and final.finish_reason == "cancelled" else "complete"
-        reply = conversation.add_assistant("".join(content), status=status)
-        if reasoning:
-            reply.meta["reasoning"] = "".join(reasoning)
+        self.fill(reply, prefix + "".join(content), status, reasoning)
+        reply.meta.pop("error", None)
         if final:
             reply.meta["stats"] = final.to_dict()
         if capped:
             reply.meta["error"] = f"The reply was cut at {MAX_MESSAGE_CHARS:,} characters, the most one message may hold."
         self.post({"type": "done", "conversation": conversation.to_dict(), "final": final.to_dict() if final else None})
+
+    @staticmethod
+    def fill(reply, text: str, status: str, reasoning: list[str]) -> None:
+        reply.content, reply.status = text, status
+        if reasoning:
+            reply.meta["reasoning"] = reply.meta.get("reasoning", "") + "".join(reasoning)
 
     async def on_summarize(self, message: dict) -> None:
         """Summarize a chat with the engine in use; the page starts a new chat from the summary. A chat
@@ -214,10 +272,20 @@ class WorkerApp:
         self.stop()
 
     async def on_import(self, message: dict) -> None:
-        from .transfer import import_json
+        """Read a file and merge it with the saved chats the page sends (``saved``): nothing is overwritten,
+        and a bad file changes nothing."""
+        from .transfer import import_json, merge
 
         conversations = import_json(message.get("text", ""))
-        self.post({"type": "imported", "conversations": [c.to_dict() for c in conversations]})
+        saved = []
+        for item in message.get("saved") or []:
+            try:
+                saved.append(Conversation.from_dict(item))
+            except InputError:  # an unreadable saved chat is never matched, so never replaced
+                continue
+        result = merge(saved, conversations)
+        self.post({"type": "imported", "conversations": [c.to_dict() for c in result.add],
+                   "copies": result.copies, "unchanged": result.unchanged, "summary": result.summary()})
 
     async def on_export(self, message: dict) -> None:
         from .transfer import export_json, export_markdown

@@ -29,8 +29,10 @@ def test_the_cache_is_reused_between_turns_and_replies_are_what_a_fresh_start_gi
     for question in ["Tell me about lanterns.", long_text(80), long_text(30, seed=3), "And the fjord?"]:
         replies.append(chat.ask(question, max_tokens=24))
         prompt, reused = stat(chat, "prompt-tokens"), stat(chat, "reused-tokens")
-        # Everything up to the last chunk boundary of the previous prompt comes from the cache.
-        assert reused == (0 if previous is None else (previous - 1) // CHUNK * CHUNK), (previous, prompt, reused)
+        # At least everything up to the last chunk boundary of the previous prompt comes from the cache (more
+        # when the finished reply's runs were settled in the background), in whole runs.
+        least = 0 if previous is None else (previous - 1) // CHUNK * CHUNK
+        assert least <= reused < prompt and reused % CHUNK == 0, (previous, prompt, reused)
         previous = prompt
     expect(chat.by("stats")).to_contain_text("prompt tokens reused")
     # A fresh page has no cache: regenerating the last reply computes every token again, and greedy

@@ -3,7 +3,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pagellm.prefill import CHUNK, CachedPrompt, after_prompt, after_reply, common_prefix, plan_prompt
+from pagellm.prefill import (CHUNK, CachedPrompt, after_prompt, after_reply, common_prefix, plan_prompt,
+                             settle_chunks)
 
 ids = st.lists(st.integers(0, 5), min_size=1, max_size=200)
 
@@ -35,3 +36,17 @@ def test_a_changed_first_token_reuses_nothing_and_a_stop_keeps_whole_runs():
     cached = CachedPrompt(list(range(100)), canonical=96)
     assert plan_prompt([7] + list(range(1, 100)), cached, chunk=32).keep == 0
     assert after_prompt(list(range(100)), fed=80, chunk=32) == CachedPrompt(list(range(80)), 64)
+
+
+@given(ids, st.integers(0, 200))
+def test_settling_feeds_whole_aligned_runs_after_the_canonical_end(known, canonical):
+    cached = CachedPrompt(list(known), canonical // CHUNK * CHUNK)
+    runs = settle_chunks(known, cached)
+    assert all(end - start == CHUNK and start % CHUNK == 0 for start, end in runs)
+    if runs:
+        assert runs[0][0] == cached.canonical and runs[-1][1] <= len(known)
+    assert settle_chunks(known, None) == []
+
+
+def test_nothing_settles_on_a_cache_of_other_tokens():
+    assert settle_chunks([9] * 200, CachedPrompt([1] * 100, canonical=64)) == []

@@ -109,14 +109,16 @@ def test_stop_while_streaming_keeps_the_reply_marked_stopped():
     assert 0 < len(reply["content"]) < 8
 
 
-def test_regenerate_replaces_the_last_reply():
+def test_regenerate_answers_again_beside_the_old_reply():
     engine = ScriptedEngine()
     app, events = make_app(engine)
     conversation = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "old"}]}
     run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "tiny"},
         {"type": "regenerate", "conversation": conversation, "settings": {}, "backend": {"kind": "local"}})
     assert engine.seen == [{"role": "user", "content": "Q"}]
-    assert [m["content"] for m in events[-1]["conversation"]["messages"]] == ["Q", "Hello"]
+    done = events[-1]["conversation"]
+    assert [m["content"] for m in done["messages"]] == ["Q", "old", "Hello"]
+    assert [(v["index"], v["count"]) for v in done["view"]] == [(1, 1), (2, 2)]
 
 
 def test_unknown_model_and_unknown_request():
@@ -185,3 +187,76 @@ def test_a_chat_with_nothing_in_it_cannot_be_summarized():
     run(app, {"type": "init", "base": "http://x/", "catalog": CATALOG}, {"type": "load", "model": "tiny"},
         {"type": "summarize", "conversation": {"messages": []}, "settings": {}, "backend": {"kind": "local"}})
     assert "nothing to summarize" in next(e for e in events if e["type"] == "error")["message"]
+
+
+def ready_app(engine):
+    app, events = make_app(engine)
+    run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "tiny"})
+    return app, events
+
+
+def intent(kind, conversation, **extra):
+    return {"type": kind, "conversation": conversation, "settings": {}, "backend": {"kind": "local"}, **extra}
+
+
+def test_edit_answers_the_new_branch_and_keeps_the_old_one():
+    engine = ScriptedEngine()
+    app, events = ready_app(engine)
+    chat = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
+    run(app, intent("edit", chat, message_id="m1", text="Q2"))
+    assert engine.seen == [{"role": "user", "content": "Q2"}]
+    accepted = next(e for e in events if e["type"] == "accepted")
+    assert accepted["conversation"]["messages"][-1]["status"] == "interrupted"  # saved as such until done
+    done = events[-1]["conversation"]
+    assert [m["content"] for m in done["messages"]] == ["Q", "A", "Q2", "Hello"]
+    assert [(v["index"], v["count"]) for v in done["view"]] == [(2, 2), (1, 1)]
+    run(app, intent("switch", done, message_id=done["view"][0]["id"], step=-1))
+    changed = events[-1]
+    assert changed["type"] == "changed" and [v["id"] for v in changed["conversation"]["view"]] == ["m1", "m2"]
+
+
+def test_continue_carries_a_stopped_reply_on_from_its_text():
+    engine = ScriptedEngine(pieces=(" upon", " a time"))
+    app, events = ready_app(engine)
+    chat = {"messages": [{"role": "user", "content": "Tell"}, {"role": "assistant", "content": "Once", "status": "stopped"}]}
+    run(app, intent("continue", chat, message_id="m2"))
+    assert engine.seen[-1] == {"role": "assistant", "content": "Once"}
+    reply = events[-1]["conversation"]["messages"][-1]
+    assert reply["content"] == "Once upon a time" and reply["status"] == "complete"
+    assert [e["text"] for e in events if e["type"] == "delta"] == [" upon", " a time"]
+
+
+def test_a_refused_intent_changes_nothing_and_says_why():
+    app, events = ready_app(ScriptedEngine())
+    chat = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
+    run(app, intent("continue", chat, message_id="m2"), intent("delete", chat, message_id="m9"),
+        intent("edit", chat, message_id="m1", text="  "))
+    errors = [e for e in events if e["type"] == "error"]
+    assert [("complete" in errors[0]["message"]), ("no message 'm9'" in errors[1]["message"]),
+            ("cannot be empty" in errors[2]["message"])] == [True, True, True]
+    assert "accepted" not in [e["type"] for e in events]
+
+
+def test_delete_and_open_at_a_message_found_by_search():
+    app, events = ready_app(ScriptedEngine())
+    chat = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"},
+                         {"role": "user", "content": "Q2"}, {"role": "assistant", "content": "A2"}]}
+    run(app, intent("delete", chat, message_id="m3"))
+    assert [v["id"] for v in events[-1]["conversation"]["view"]] == ["m1", "m2"]
+    run(app, intent("open", chat, at=2))
+    assert events[-1]["focus"] == "m3" and events[-1]["conversation"]["version"] == 2
+
+
+def test_import_merges_with_the_saved_chats():
+    from pagellm.transfer import export_json
+    from pagellm.messages import Conversation
+
+    app, events = make_app(ScriptedEngine())
+    saved = Conversation(id="same", title="T")
+    saved.add_user("hello")
+    other = Conversation.from_dict(saved.to_dict())
+    other.messages[0].content = "changed"
+    run(app, {"type": "import", "text": export_json([saved, other]), "saved": [saved.to_dict()]})
+    imported = events[-1]
+    assert imported["unchanged"] == 1 and imported["copies"] == 1
+    assert [c["id"] != "same" for c in imported["conversations"]] == [True]
