@@ -173,3 +173,36 @@ class CancelledError_(PagellmError):
 
     code = "cancelled"
     exit_status = 130
+
+
+# -- tools and structured output ------------------------------------------------------------
+
+class ToolError(PagellmError):
+    """A tool call the model made could not be carried out; the model is told why."""
+
+    code = "tool"
+    exit_status = 3
+
+
+class UnknownToolError(ToolError):
+    code = "unknown_tool"
+
+
+class ToolArgumentsError(ToolError):
+    code = "tool_arguments"
+
+
+class ToolFailedError(ToolError):
+    code = "tool_failed"
+
+
+class ToolLoopError(ToolError):
+    """The model kept calling tools past the step limit."""
+
+    code = "tool_loop"
+
+
+class SchemaError(GenerationError):
+    """The model's answer is not JSON of the schema asked for (after one retry)."""
+
+    code = "schema"

@@ -36,6 +36,7 @@ from .errors import InputError, ProtocolError, ServerError, SettingsError, Strea
 from .keys import redact
 from .settings import GenerationSettings
 from .sse import ServerSentEvent
+from .tools import ToolCalls
 
 __all__ = ["chat_request", "encode_json", "ChatStream", "completion_deltas", "parse_models", "shorten"]
 
@@ -55,8 +56,13 @@ def chat_request(
     provider: "str | providers.Provider" = "custom",
     *,
     stream: bool = True,
+    tools: list | None = None,
+    response_format: dict | None = None,
 ) -> dict:
     """The JSON body of ``POST /chat/completions``.
+
+    ``tools`` (``pagellm.tools.Tool`` objects) are offered as OpenAI function tools; ``response_format``
+    (e.g. ``{"type": "json_schema", "json_schema": {"name": ..., "schema": ...}}``) is passed through.
 
     Only the settings the provider accepts are sent, under the provider's field names; ``seed`` and
     ``stop`` are left out when unset.
@@ -83,6 +89,10 @@ def chat_request(
                 raise SettingsError("stop", f"has {len(value)} strings but {preset.name} accepts at most {preset.max_stop}")
             value = list(value)
         body[wire] = value
+    if tools:
+        body["tools"] = [t.to_openai() for t in tools]
+    if response_format:
+        body["response_format"] = response_format
     return body
 
 
@@ -137,6 +147,7 @@ class ChatStream:
         self.deltas = 0
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
+        self.tool_calls = ToolCalls()
         self._secrets = tuple(s for s in secrets if s)
 
     def feed(self, event: ServerSentEvent) -> list[Delta]:
@@ -191,6 +202,8 @@ class ChatStream:
                     out.append(Delta(more_reasoning, "reasoning"))
                 if answer:
                     out.append(Delta(answer))
+                if delta.get("tool_calls"):
+                    self.tool_calls.feed(delta["tool_calls"])
             elif isinstance(choice.get("text"), str) and choice["text"]:
                 out.append(Delta(choice["text"]))  # completions-style chunk
             if choice.get("finish_reason"):

@@ -25,13 +25,15 @@ from urllib.parse import urlsplit
 
 from . import providers
 from .engine import Delta, Final, Progress, ProgressCallback, ReplyClock
-from .errors import AuthError, BadURLError, CancelledError_, ProtocolError, RemoteError
+from .errors import (AuthError, BadURLError, CancelledError_, ProtocolError, RemoteError, ToolFailedError,
+                     ToolLoopError)
 from .keys import mask
 from .messages import Conversation
 from .openai_errors import ErrorContext, error_from_response, host_of
 from .openai_protocol import ChatStream, chat_request, completion_deltas, encode_json, parse_models, shorten
 from .settings import GenerationSettings
 from .sse import SSEDecoder
+from .tools import Tool, ToolCallEvent, ToolResultEvent, find
 from .transports import Request, Transport, default_transport
 
 __all__ = ["RemoteEngine", "ConnectionCheck", "validate_base_url"]
@@ -249,11 +251,20 @@ class RemoteEngine:
         if progress:
             progress(Progress("ready", 1, 1))
 
-    def stream(self, conversation: "Conversation | Iterable[dict]", settings: GenerationSettings | None = None
+    def stream(self, conversation: "Conversation | Iterable[dict]", settings: GenerationSettings | None = None,
+               *, tools: "list[Tool] | None" = None, response_format: dict | None = None, max_steps: int = 8,
                ) -> AsyncIterator[Delta | Final]:
-        """Stream the reply: ``Delta`` records, then one ``Final``."""
+        """Stream the reply: ``Delta`` records, then one ``Final``.
+
+        With ``tools``, a reply that asks for tools gets them run (``ToolCallEvent`` before each call,
+        ``ToolResultEvent`` after) and the model is asked again with the results, up to ``max_steps``
+        rounds (then ``ToolLoopError``). A call of a tool not offered (``UnknownToolError``) or with
+        arguments that do not fit its schema (``ToolArgumentsError``) ends the reply with that error; a
+        tool that raises is reported to the model, which may answer or try again. ``response_format``
+        is passed to the server as it is."""
         self._active, self._cancelled = True, False
-        return self._stream(conversation, settings or GenerationSettings())
+        return self._stream(conversation, settings or GenerationSettings(), list(tools or ()), response_format,
+                            max_steps)
 
     def cancel(self) -> None:
         """Stop the reply being streamed (from any task); it ends with Final(finish_reason="cancelled")."""
@@ -270,65 +281,96 @@ class RemoteEngine:
         if self._waiting and self._task is not None and not interruptible and self._task is not _current_task():
             self._task.cancel()
 
-    async def _stream(self, conversation, settings: GenerationSettings) -> AsyncIterator[Delta | Final]:
+    async def _stream(self, conversation, settings: GenerationSettings, tools: list, response_format: dict | None,
+                      max_steps: int) -> AsyncIterator[Delta | Final]:
         self._task = _current_task()
         clock = ReplyClock()
-        reply = ChatStream(secrets=(self._api_key,))
         parts: list[str] = []
-        response = chunks = None
+        prompt_tokens = completion_tokens = None
         try:
-            try:
-                self._checked_url()
-                self._check_key()
-                messages = conversation.for_model() if isinstance(conversation, Conversation) else list(conversation)
-                body = chat_request(messages, self.model, settings, self.provider)
-                response, url = await self._open("POST", "/chat/completions", body, "text/event-stream")
-                content_type = response.headers.get("content-type", "")
-                if "text/html" in content_type:
-                    raise ProtocolError(
-                        f"{host_of(url)} answered with a web page instead of a reply stream.",
-                        hint="The base URL points to a website or web UI, not to its API: it usually ends with /v1.",
-                    )
-                if "json" in content_type and "event-stream" not in content_type:
-                    # The server ignored stream=true and sent the whole completion at once.
-                    raw = await self._guard(response.read(16 << 20))
-                    try:
-                        payload = json.loads(raw)
-                    except ValueError:
-                        text = shorten(raw.decode("utf-8", "replace"), 120)
-                        raise ProtocolError(f"{host_of(url)} sent a reply that is not JSON: {text!r}") from None
-                    for delta in completion_deltas(payload, reply):
+            self._checked_url()
+            self._check_key()
+            messages = conversation.for_model() if isinstance(conversation, Conversation) else list(conversation)
+            for step in range(max_steps + 1):
+                reply = ChatStream(secrets=(self._api_key,))
+                said: list[str] = []
+                body = chat_request(messages, self.model, settings, self.provider, tools=tools,
+                                    response_format=response_format)
+                try:
+                    async for delta in self._request(body, reply):
                         clock.token()
                         if delta.kind == "content":
                             parts.append(delta.text)
+                            said.append(delta.text)
                         yield delta
-                else:
-                    decoder = SSEDecoder()
-                    chunks = response.chunks().__aiter__()
-                    while not reply.done:
-                        try:
-                            chunk = await self._guard(chunks.__anext__())
-                        except StopAsyncIteration:
-                            break
-                        for event in decoder.feed(chunk):
-                            for delta in reply.feed(event):
-                                clock.token()
-                                if delta.kind == "content":
-                                    parts.append(delta.text)
-                                yield delta
-                                if self._cancelled:
-                                    raise _Stop
-                    decoder.close()
-                finish = reply.end()
-            except _Stop:
-                yield clock.final("cancelled", reply.prompt_tokens)
-                return
-            except RemoteError as err:
-                err.partial_text = "".join(parts)
-                raise
-            yield clock.final(finish, reply.prompt_tokens, reply.completion_tokens)
+                        if self._cancelled:
+                            raise _Stop
+                    finish = reply.end()
+                except RemoteError as err:
+                    err.partial_text = "".join(parts)
+                    raise
+                prompt_tokens = reply.prompt_tokens if prompt_tokens is None else prompt_tokens
+                if reply.completion_tokens is not None:
+                    completion_tokens = (completion_tokens or 0) + reply.completion_tokens
+                calls = reply.tool_calls.calls() if tools else []
+                if not calls:
+                    break
+                if step == max_steps:
+                    raise ToolLoopError(f"The model was still calling tools after {max_steps} rounds: stopped.",
+                                        hint="Ask for the answer directly, or raise max_steps.")
+                messages.append({"role": "assistant", "content": "".join(said) or None,
+                                  "tool_calls": [call.to_openai() for call in calls]})
+                for call in calls:
+                    yield ToolCallEvent(call)
+                    try:
+                        output, ok = await find(tools, call.name).call(call.arguments), True
+                    except ToolFailedError as err:
+                        output, ok = str(err), False
+                    yield ToolResultEvent(call, output, ok)
+                    messages.append({"role": "tool", "tool_call_id": call.id, "content": output})
+                    if self._cancelled:
+                        raise _Stop
+        except _Stop:
+            yield clock.final("cancelled", prompt_tokens)
+            return
         finally:
             self._active = self._cancelled = False
+        yield clock.final(finish, prompt_tokens, completion_tokens)
+
+    async def _request(self, body: dict, reply: ChatStream) -> AsyncIterator[Delta]:
+        """One POST /chat/completions: the reply's deltas as they arrive (``reply`` keeps its state)."""
+        response = chunks = None
+        try:
+            response, url = await self._open("POST", "/chat/completions", body, "text/event-stream")
+            content_type = response.headers.get("content-type", "")
+            if "text/html" in content_type:
+                raise ProtocolError(
+                    f"{host_of(url)} answered with a web page instead of a reply stream.",
+                    hint="The base URL points to a website or web UI, not to its API: it usually ends with /v1.",
+                )
+            if "json" in content_type and "event-stream" not in content_type:
+                # The server ignored stream=true and sent the whole completion at once.
+                raw = await self._guard(response.read(16 << 20))
+                try:
+                    payload = json.loads(raw)
+                except ValueError:
+                    text = shorten(raw.decode("utf-8", "replace"), 120)
+                    raise ProtocolError(f"{host_of(url)} sent a reply that is not JSON: {text!r}") from None
+                for delta in completion_deltas(payload, reply):
+                    yield delta
+                return
+            decoder = SSEDecoder()
+            chunks = response.chunks().__aiter__()
+            while not reply.done:
+                try:
+                    chunk = await self._guard(chunks.__anext__())
+                except StopAsyncIteration:
+                    break
+                for event in decoder.feed(chunk):
+                    for delta in reply.feed(event):
+                        yield delta
+            decoder.close()
+        finally:
             self._response = None
             if chunks is not None:
                 await chunks.aclose()
