@@ -79,6 +79,13 @@ class GenerationError(PagellmError):
     exit_status = 3
 
 
+class SiteError(PagellmError):
+    """The site that serves pagellm's files (runtime, models) cannot be found or read."""
+
+    code = "site"
+    exit_status = 3
+
+
 # -- remote engine --------------------------------------------------------------------------
 
 class RemoteError(PagellmError):
