@@ -262,6 +262,18 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
     return index
 
 
+def write_lab(dist: Path, wheels: list[str]) -> None:
+    """dist/lab/: the notebook lab (build_lab.py), its kernel on the site's Pyodide and wheels."""
+    import build_lab
+
+    try:
+        lab = build_lab.build_lab(dist, [dist / wheel for wheel in wheels], CACHE, sys.executable)
+    except build_lab.LabBuildError as err:
+        raise BuildError(f"{err} (build_lab.py)") from None
+    say(f"lab/: {lab['files']} files, {lab['bytes'] / 1e6:.1f} MB "
+        f"({'built' if lab['rebuilt'] else 'unchanged'}, {lab['seconds']:.1f} s)")
+
+
 def write_providers(dist: Path) -> None:
     """The remote presets, from the Python package (one source of truth), for the page's picker."""
     sys.path.insert(0, str(ROOT / "pysrc"))
@@ -314,6 +326,7 @@ def build(model_ids: list[str] | None = None) -> Path:
     (DIST / "pyscript.json").write_text(json.dumps(config, indent=1))
     write_providers(DIST)
     write_models(DIST, model_ids)
+    write_lab(DIST, wheels)
     manifest = write_manifest(DIST)
     write_service_worker(DIST, manifest)
     say(f"dist/ ready: {len(manifest['files'])} files, {manifest['total_bytes'] / 1e6:.1f} MB "

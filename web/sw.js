@@ -5,7 +5,9 @@
 //   origin can write its caches), so a cache hit is checked by its recorded size and streamed as it is:
 //   hashing 180 MB on every visit cost the return visit ~0.7 s of CPU and the wasm streaming compile.
 // - The app shell and runtime are cached at install, per build; model files when first used, keyed by
-//   their hash so an unchanged model survives a new build and an old one is deleted.
+//   their hash so an unchanged model survives a new build and an old one is deleted. The notebook lab
+//   (lab/, ~25 MB) is not fetched at install: a chat visitor never pays for it; the lab page asks for it
+//   to be kept ("keep" with a prefix), and its files are checked like every other.
 // - Responses carry COOP/COEP, so the page is cross-origin isolated (threads) even on hosts such as
 //   GitHub Pages that cannot send headers (the approach of coi-serviceworker / mini-coi).
 const BUILD = __PAGELLM_BUILD__;
@@ -21,15 +23,18 @@ const TYPES = {
   html: "text/html", js: "text/javascript", mjs: "text/javascript", css: "text/css", json: "application/json",
   wasm: "application/wasm", zip: "application/zip", whl: "application/octet-stream", py: "text/plain",
   webmanifest: "application/manifest+json", onnx: "application/octet-stream",
+  svg: "image/svg+xml", png: "image/png", ico: "image/x-icon", woff: "font/woff", woff2: "font/woff2",
+  ttf: "font/ttf", ipynb: "application/json", txt: "text/plain", md: "text/markdown",
 };
 
 const isModelFile = (path) => /^models\/[^/]+\/onnx\//.test(path);
+const isLabFile = (path) => path.startsWith("lab/");
 const cacheKey = (path) => `${new URL(path, SCOPE).href}?sha256=${BUILD.files[path].sha256}`;
 
 function pathOf(url) {
   if (url.origin !== SCOPE.origin || !url.pathname.startsWith(SCOPE.pathname)) return null;
   const path = decodeURIComponent(url.pathname.slice(SCOPE.pathname.length));
-  return path === "" ? "index.html" : path;
+  return path === "" || path.endsWith("/") ? `${path}index.html` : path;
 }
 
 async function sha256(buffer) {
@@ -99,7 +104,7 @@ self.addEventListener("install", (event) => {
   // The shell and runtime, verified, so the page reloads offline after one visit.
   event.waitUntil((async () => {
     const cache = await caches.open(SHELL_CACHE);
-    const shell = Object.keys(BUILD.files).filter((path) => !isModelFile(path));
+    const shell = Object.keys(BUILD.files).filter((path) => !isModelFile(path) && !isLabFile(path));
     for (const path of shell) {
       if (await cache.match(cacheKey(path))) continue;
       const result = await fetchVerified(path);
@@ -125,7 +130,12 @@ self.addEventListener("activate", (event) => {
 self.addEventListener("fetch", (event) => {
   if (event.request.method !== "GET") return;
   const path = pathOf(new URL(event.request.url));
-  if (path === null || !BUILD.files[path]) return;  // other origins (remote endpoints) and unknown paths
+  if (path === null) return;  // other origins (remote endpoints)
+  if (!BUILD.files[path]) {
+    // The lab asks for optional files the build does not have (a 404 online): offline, answer the same.
+    if (isLabFile(path)) event.respondWith(fetch(event.request).catch(() => new Response("", { status: 404, headers: ISOLATION })));
+    return;
+  }
   event.respondWith(serve(path).catch((err) => new Response(`pagellm could not load ${path}: ${err.message}`,
     { status: 503, statusText: "Unavailable", headers: ISOLATION })));
 });
@@ -134,9 +144,11 @@ self.addEventListener("message", (event) => {
   const msg = event.data || {};
   if (msg.type === "keep") {
     // The page loaded these before this worker controlled it: fetch (verified) and cache them now.
+    // `prefix` names a whole folder (the lab, for offline use).
+    const paths = msg.prefix ? Object.keys(BUILD.files).filter((path) => path.startsWith(msg.prefix)) : msg.paths || [];
     event.waitUntil((async () => {
-      for (const path of msg.paths || []) if (BUILD.files[path]) await serve(path).catch(() => null);
-      event.source?.postMessage({ type: "kept", paths: msg.paths });
+      for (const path of paths) if (BUILD.files[path]) await serve(path).catch(() => null);
+      event.source?.postMessage({ type: "kept", paths: msg.paths, prefix: msg.prefix });
     })());
   }
 });
