@@ -3,6 +3,8 @@
 import { marked } from "./vendor/marked.esm.js";
 import DOMPurify from "./vendor/purify.es.mjs";
 import { openStore } from "./store.js";
+import { addCodeRunners, toolCall, toolsFor } from "./sandbox.js";
+import { searchChats } from "./search.js";
 
 const $ = (id) => document.getElementById(id);
 const root = document.documentElement;
@@ -20,6 +22,7 @@ const ui = {
   rememberKey: $("remember-key"), backend: $("backend"), title: $("chat-title"),
   context: $("context"), contextMeter: $("context-meter"), contextText: $("context-text"),
   contextNotice: $("context-notice"), summaryChat: $("summary-chat"),
+  search: $("chat-search"), searchResults: $("search-results"),
 };
 const settingFields = {
   temperature: $("temperature"), max_new_tokens: $("max-tokens"), top_p: $("top-p"), top_k: $("top-k"),
@@ -29,6 +32,8 @@ const settingFields = {
 const state = {
   worker: null, pythonReady: false, modelReady: false, busy: false,
   catalog: null, providers: [], conversation: null, streaming: null, context: null, lastSaved: 0, store: null, chats: [],
+  afterReply: null,     // what to do once the reply in progress has stopped (an edit saved meanwhile)
+  focus: null,          // the message to show once the chat is drawn (a search result)
   keys: new Map(),      // base URL -> API key, in memory; a key is only ever shown for its own URL
   prefetch: null,       // the bundled model's files, downloading while Python starts
 };
@@ -94,16 +99,29 @@ function fillContent(item, message) {
     content.style.whiteSpace = "pre-wrap";
     content.textContent = message.content;
   }
+  addCodeRunners(item, message);  // Run under Python blocks, a reply's tool calls (sandbox.js)
+}
+
+// The visible path, as Python's `view` lists it (ids, places among siblings); a chat in the version 1
+// saved form has no view yet: its messages are the path, drawn without branch actions until Python
+// has read it (the `open` intent).
+function pathOf(conversation) {
+  if (!conversation.view) return conversation.messages.map((message) => ({ message }));
+  const byId = new Map(conversation.messages.map((m) => [m.id, m]));
+  return conversation.view.map((entry) => ({ ...entry, message: byId.get(entry.id) })).filter((e) => e.message);
 }
 
 function renderConversation() {
   const conversation = state.conversation;
   const items = [];
-  conversation.messages.forEach((message, index) => {
+  for (const entry of pathOf(conversation)) {
+    const { message } = entry;
     if (message.content || message.status !== "error") {
       const item = messageElement(message.role, message.status);
+      if (entry.id) item.dataset.messageId = entry.id;
       fillContent(item, message);
-      addActions(item, message, index === conversation.messages.length - 1);
+      if (entry.count > 1) item.querySelector(".message-head").append(branchNavigator(entry));
+      addActions(item, message, entry);
       items.push(item);
     }
     if (message.meta?.error) {
@@ -111,29 +129,89 @@ function renderConversation() {
       notice.querySelector(".content").textContent = message.meta.error;
       items.push(notice);
     }
-  });
+  }
   ui.messages.replaceChildren(...items);
   ui.title.textContent = conversation.title || "New chat";
-  scrollToEnd();
+  // An edit that was refused (bad settings, no model yet) stays open with its text.
+  const draft = !state.busy && state.editDraft;
+  const draftItem = draft && ui.messages.querySelector(`[data-message-id="${CSS.escape(draft.id)}"]`);
+  if (draftItem) {
+    startEdit(draftItem, conversation.messages.find((m) => m.id === draft.id), draft.id);
+    draftItem.querySelector("[data-testid=edit-text]").value = draft.text;
+  }
+  const focus = state.focus && ui.messages.querySelector(`[data-message-id="${CSS.escape(state.focus)}"]`);
+  state.focus = null;
+  if (focus) {
+    focus.dataset.found = "true";
+    focus.scrollIntoView({ block: "center" });
+  } else scrollToEnd();
 }
 
-function addActions(item, message, isLast) {
+function button(label, testid, onClick, title = "") {
+  const b = Object.assign(document.createElement("button"), { type: "button", textContent: label, title });
+  b.dataset.testid = testid;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+// ‹ 2/3 ›: this message's place among its versions (edits, other replies).
+function branchNavigator(entry) {
+  const nav = Object.assign(document.createElement("span"), { className: "branch" });
+  const prev = button("‹", "branch-prev", () => branchIntent("switch", { message_id: entry.id, step: -1 }), "Previous version");
+  const next = button("›", "branch-next", () => branchIntent("switch", { message_id: entry.id, step: 1 }), "Next version");
+  prev.disabled = entry.index <= 1;
+  next.disabled = entry.index >= entry.count;
+  const index = Object.assign(document.createElement("span"), { textContent: `${entry.index}/${entry.count}` });
+  index.dataset.testid = "branch-index";
+  nav.append(prev, index, next);
+  return nav;
+}
+
+function addActions(item, message, entry) {
   const actions = item.querySelector(".message-actions");
-  if (message.role !== "assistant") return;
-  const copy = document.createElement("button");
-  copy.type = "button";
-  copy.textContent = "Copy";
-  copy.dataset.testid = "copy";
-  copy.addEventListener("click", () => copyText(message.content, copy));
-  actions.append(copy);
-  if (isLast) {
-    const again = document.createElement("button");
-    again.type = "button";
-    again.textContent = "Regenerate";
-    again.dataset.testid = "regenerate";
-    again.addEventListener("click", regenerate);
-    actions.append(again);
+  if (message.role === "system") return;
+  actions.append(button("Copy", "copy", (event) => copyText(message.content, event.currentTarget), "Copy as markdown"));
+  if (!entry.id) return;  // not read by Python yet: no branch actions
+  if (message.role === "user") actions.append(button("Edit", "edit", () => startEdit(item, message, entry.id)));
+  if (message.role === "assistant") {
+    actions.append(button("Regenerate", "regenerate", () => generate("regenerate", { message_id: entry.id })));
+    if (entry.continuable) actions.append(button("Continue", "continue", () => generate("continue", { message_id: entry.id })));
   }
+  actions.append(button("Delete", "delete-message", () => deleteMessage(message, entry.id), "Delete this message and what follows"));
+}
+
+// Editing a message in place: saving sends the new version as a new branch (the old one stays).
+function startEdit(item, message, id) {
+  if (item.querySelector("[data-testid=edit-text]")) return;
+  const content = item.querySelector(".content");
+  const editor = Object.assign(document.createElement("textarea"), { value: message.content, rows: 3, className: "edit-text" });
+  editor.dataset.testid = "edit-text";
+  const cancel = () => { state.editDraft = null; renderConversation(); };
+  const save = () => {
+    const text = editor.value;
+    if (!text.trim()) return showError("An edited message cannot be empty: type some text, or delete the message.");
+    const submit = () => { state.editDraft = { id, text }; generate("edit", { message_id: id, text }); };
+    if (state.busy) {
+      state.afterReply = submit;
+      stop();
+      showError("The reply in progress was stopped to send your edit.");
+    } else submit();
+  };
+  editor.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); cancel(); }
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); save(); }
+  });
+  const buttons = Object.assign(document.createElement("div"), { className: "edit-buttons" });
+  buttons.append(button("Save & send", "edit-save", save), button("Cancel", "edit-cancel", cancel));
+  content.replaceChildren(editor, buttons);
+  editor.focus();
+}
+
+function deleteMessage(message, id) {
+  if (state.busy) return showError("Stop the reply in progress before deleting a message.");
+  const what = message.role === "user" ? "this message and everything after it" : "this reply and everything after it";
+  if (!confirm(`Delete ${what} (this version only)?`)) return;
+  branchIntent("delete", { message_id: id });
 }
 
 function scrollToEnd() {
@@ -144,7 +222,8 @@ function scrollToEnd() {
 // ---------------------------------------------------------------------------------------------
 // Saved state. Keys are never part of it unless the user ticked "remember on this device".
 function newConversation() {
-  return { id: crypto.randomUUID?.() ?? String(Date.now()), title: "", system_prompt: systemPromptText(), messages: [] };
+  return { version: 2, id: crypto.randomUUID?.() ?? String(Date.now()), title: "", system_prompt: systemPromptText(),
+    messages: [], view: [] };
 }
 function systemPromptText() { return $("system-prompt").value; }
 
@@ -157,14 +236,17 @@ function saveJSON(key, value) {
   }
 }
 
-async function saveConversation(conversation = state.conversation) {
+// Saving a chat counts as using it (`used`, seconds): the list shows the most recently used first.
+async function saveConversation(conversation = state.conversation, { use = true } = {}) {
   store.setItem(CURRENT_KEY, conversation.id);
   if (!conversation.messages.length) return;  // an empty chat is not worth a list entry
+  if (use) conversation.used = Date.now() / 1000;
   try {
     await state.store.put(conversation);
   } catch (err) {
     showError(`Could not save the chat (${err.name || err}): it stays on screen but may not survive a reload.` +
-      (err.name === "QuotaExceededError" ? " The browser's storage for this site is full: delete old chats or cached models." : ""));
+      (err.name === "QuotaExceededError" ? " The browser's storage for this site is full: delete old chats or cached " +
+        "models, or keep a copy with Export all." : ""));
   }
   await renderChatList();
 }
@@ -174,40 +256,90 @@ async function renderChatList() {
   const items = state.chats.map((chat) => {
     const item = document.createElement("li");
     item.dataset.testid = "chat-item";
+    item.dataset.pinned = String(!!chat.pinned);
     item.setAttribute("aria-current", String(chat.id === state.conversation.id));
     const open = document.createElement("button");
     open.type = "button";
     open.textContent = chat.title || "Untitled chat";
     open.title = open.textContent;
     open.addEventListener("click", () => switchChat(chat.id));
-    item.append(open);
+    // A checkbox, not a button: the chat's one button opens it.
+    const pin = Object.assign(document.createElement("input"), { type: "checkbox", checked: !!chat.pinned, className: "pin" });
+    pin.dataset.testid = "pin-chat";
+    pin.setAttribute("aria-label", `Pin "${open.textContent}" to the top`);
+    pin.addEventListener("change", () => setPinned(chat.id, pin.checked));
+    item.append(open, pin);
     return item;
   });
   $("chat-list").replaceChildren(...items);
+  if (ui.search.value.trim()) runSearch();
 }
 
-async function switchChat(id) {
+async function setPinned(id, pinned) {
+  const chat = id === state.conversation.id ? state.conversation : await state.store.get(id);
+  if (!chat) return;
+  chat.pinned = pinned;
+  await saveConversation(chat, { use: false });
+  if (chat !== state.conversation) store.setItem(CURRENT_KEY, state.conversation.id);
+}
+
+// Open a saved chat; `at` is the index of a message in its saved messages (a search result), shown
+// with its branch. Python reads the chat (and rewrites an older saved form) before it is changed.
+async function switchChat(id, { at = null } = {}) {
   if (state.busy) return showError("Stop the reply in progress before switching chats.");
   const chat = await state.store.get(id);
   if (!chat) return;
+  state.editDraft = null;
   state.conversation = chat;
   $("system-prompt").value = chat.system_prompt || "";
-  store.setItem(CURRENT_KEY, id);
   state.context = null;
   showContext(null);
   renderConversation();
-  await renderChatList();
+  await saveConversation(chat);
+  openInPython(at);
 }
 
-// While a reply streams, keep a copy marked "interrupted": a reload mid-reply then shows what came so far.
+function openInPython(at = null) {
+  if (state.pythonReady && (at != null || state.conversation.version !== 2)) {
+    post({ type: "open", conversation: state.conversation, at });
+  }
+}
+
+// While a reply streams, keep a copy with the text so far (the reply is saved marked "interrupted"
+// until it ends): a reload mid-reply then shows what came.
 function savePartial() {
   const now = performance.now();
   if (now - state.lastSaved < 400) return;
   state.lastSaved = now;
   const s = state.streaming;
-  saveConversation({ ...state.conversation, messages: [...state.conversation.messages,
-    { role: "assistant", content: s.text, status: "interrupted", created: Date.now() / 1000,
-      meta: s.reasoning ? { reasoning: s.reasoning } : {} }] });
+  saveConversation({ ...state.conversation, messages: state.conversation.messages.map((m) => m.id !== s.id ? m :
+    { ...m, content: s.text, status: "interrupted", meta: { ...m.meta, ...(s.reasoning ? { reasoning: s.reasoning } : {}) } }) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search across every saved chat (titles and messages of every branch).
+function runSearch() {
+  const query = ui.search.value;
+  const started = performance.now();
+  const results = searchChats(state.chats, query);
+  ui.searchResults.dataset.ms = (performance.now() - started).toFixed(1);
+  ui.searchResults.hidden = !query.trim();
+  const items = results.map((result) => {
+    const item = document.createElement("li");
+    item.dataset.testid = "search-result";
+    const open = document.createElement("button");
+    open.type = "button";
+    const title = Object.assign(document.createElement("strong"), { textContent: result.title });
+    const line = Object.assign(document.createElement("span"), { className: "line", textContent: result.line });
+    open.append(title, line);
+    open.addEventListener("click", () => switchChat(result.chatId, { at: result.at }));
+    item.append(open);
+    return item;
+  });
+  if (query.trim() && !items.length) {
+    items.push(Object.assign(document.createElement("li"), { className: "hint", textContent: "No chat holds this text." }));
+  }
+  ui.searchResults.replaceChildren(...items);
 }
 
 function readSettingsForm() {
@@ -427,12 +559,18 @@ function post(message) {
 }
 
 const handlers = {
+  // The model called a page tool: approval and the sandbox run happen here, the result goes back to Python.
+  async "tool-call"(msg) {
+    const result = await toolCall(msg, { item: state.streaming?.item, conversationId: state.conversation.id });
+    post({ type: "tool-result", id: msg.id, ...result });
+  },
   ready(msg) {
     state.pythonReady = true;
     performance.mark("pagellm:python-ready");
     showProgress(1, `Python ready in ${(performance.now() / 1000).toFixed(1)} s`);
     root.dataset.webgpu = msg.webgpu ? "available" : "unavailable";
     if (!msg.webgpu) ui.deviceChoice.querySelector("option[value=webgpu]").textContent = "WebGPU (not available here)";
+    openInPython();
     if (backendValue() === "local") loadModel();
     else {
       state.prefetch?.controller.abort();  // remote chat: the bundled model is not needed now
@@ -455,16 +593,28 @@ const handlers = {
     showProgress(1, `${msg.name} ready (${msg.seconds.toFixed(1)} s)`);
     setPageState("ready");
   },
+  // Python took the request: the conversation holds the reply being written (empty, or the cut reply
+  // being continued), which streams into its place.
   accepted(msg) {
     state.conversation = msg.conversation;
-    ui.prompt.value = "";
+    if (state.sending === "send") ui.prompt.value = "";
+    state.editDraft = null;
     saveConversation();
     renderConversation();
-    const item = messageElement("assistant");
+    const item = ui.messages.querySelector(`[data-message-id="${CSS.escape(msg.reply)}"]`);
+    const reply = state.conversation.messages.find((m) => m.id === msg.reply);
     item.dataset.streaming = "true";
-    ui.messages.append(item);
-    state.streaming = { item, text: "", reasoning: "", frame: 0, updates: 0 };
+    item.dataset.status = "complete";
+    item.querySelector(".message-actions").replaceChildren();
+    state.streaming = { id: msg.reply, item, text: reply.content, reasoning: "", frame: 0, updates: 0 };
     scrollToEnd();
+  },
+  // A change that needs no model (switch branch, delete, open): save it and draw it.
+  changed(msg) {
+    state.conversation = msg.conversation;
+    state.focus = msg.focus;
+    saveConversation(state.conversation, { use: false });
+    renderConversation();
   },
   context(msg) {
     state.context = msg;
@@ -550,9 +700,14 @@ const handlers = {
     post({ type: "load", folder: true, device: ui.deviceChoice.value });
   },
   async imported(msg) {
-    for (const conversation of msg.conversations) await state.store.put(conversation);
-    await switchChat(msg.conversations[0].id);
-    $("store-note").textContent = `Imported ${msg.conversations.length} chat(s).`;
+    try {
+      await state.store.putAll(msg.conversations);
+    } catch (err) {
+      return showError(`Nothing was imported: the browser could not save the chats (${err?.name || err}).`);
+    }
+    $("store-note").textContent = msg.summary;
+    if (msg.conversations.length) await switchChat(msg.conversations[0].id);
+    else await renderChatList();
   },
   exported(msg) {
     const type = msg.format === "markdown" ? "text/markdown" : "application/json";
@@ -580,6 +735,9 @@ function finishReply(conversation) {
   saveConversation();
   renderConversation();
   setPageState("ready");
+  const next = state.afterReply;
+  state.afterReply = null;
+  next?.();
 }
 
 async function loadModel({ confirmed = false } = {}) {
@@ -603,22 +761,38 @@ async function loadModel({ confirmed = false } = {}) {
     threads: params.has("threads") ? Number(params.get("threads")) : null });
 }
 
-function send() {
-  if (ui.send.disabled) return;
-  clearError();
-  state.busy = true;
-  setPageState("generating");
-  state.conversation.system_prompt = systemPromptText();
-  post({ type: "send", text: ui.prompt.value, conversation: state.conversation, settings: readSettingsForm(),
-    backend: backendConfig() });
-}
-
-function regenerate() {
+// Intents that end in a reply (send, edit, regenerate, continue): Python changes the conversation and
+// streams the answer; the page only says what the user did.
+function generate(type, extra = {}) {
   if (state.busy || ui.send.disabled) return;
   clearError();
   state.busy = true;
+  state.sending = type;
   setPageState("generating");
-  post({ type: "regenerate", conversation: state.conversation, settings: readSettingsForm(), backend: backendConfig() });
+  state.conversation.system_prompt = systemPromptText();
+  const backend = backendConfig();
+  post({ type, conversation: state.conversation, settings: readSettingsForm(), backend, tools: toolsFor(backend), ...extra });
+}
+
+function send() {
+  if (ui.send.disabled) return;
+  generate("send", { text: ui.prompt.value });
+}
+
+// Intents without a model (switch a branch, delete): answered by `changed`.
+function branchIntent(type, extra) {
+  if (state.busy) return showError("Stop the reply in progress first.");
+  if (!state.pythonReady) return showError("Python is still starting: try again in a moment.");
+  clearError();
+  post({ type, conversation: state.conversation, ...extra });
+}
+
+// Up arrow in an empty prompt: edit the last message you sent.
+function editLastMessage() {
+  const items = ui.messages.querySelectorAll("[data-role=user][data-message-id]");
+  const item = items[items.length - 1];
+  item?.querySelector("[data-testid=edit]")?.click();
+  return !!item;
 }
 
 function stop() {
@@ -628,6 +802,7 @@ function stop() {
 function newChat() {
   if (state.busy) stop();
   state.conversation = newConversation();
+  state.editDraft = null;
   saveConversation();
   renderConversation();
   renderChatList();
@@ -654,6 +829,23 @@ function bindEvents() {
   ui.summaryChat.addEventListener("click", summaryChat);
   ui.prompt.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); send(); }
+    if (event.key === "ArrowUp" && !ui.prompt.value && !state.busy && editLastMessage()) event.preventDefault();
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && state.busy) { event.preventDefault(); stop(); }
+    if (event.key.toLowerCase() === "k" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      ui.search.focus();
+      ui.search.select();
+    }
+  });
+  ui.search.addEventListener("input", () => {
+    clearTimeout(state.searchTimer);
+    state.searchTimer = setTimeout(runSearch, 60);
+  });
+  ui.search.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { ui.search.value = ""; runSearch(); }
+    if (event.key === "Enter") ui.searchResults.querySelector("button")?.click();
   });
   ui.stop.addEventListener("click", stop);
   $("new-chat").addEventListener("click", newChat);
@@ -713,14 +905,24 @@ function bindEvents() {
   };
   $("export-json").addEventListener("click", () => exportAs("json"));
   $("export-markdown").addEventListener("click", () => exportAs("markdown"));
-  $("import-file").addEventListener("change", async (event) => {
+  $("export-all").addEventListener("click", async () => {
+    if (!state.pythonReady) return showError("Python is still starting: try again in a moment.");
+    const chats = await state.store.list();
+    if (!chats.length) return showError("There are no saved chats to export yet.");
+    const day = new Date().toISOString().slice(0, 10);
+    post({ type: "export", format: "json", conversations: chats, name: `pagellm-all-chats-${day}` });
+  });
+  // One chat or a backup of all: either way merged with the saved chats, never overwriting one.
+  const importFrom = async (event) => {
     const file = event.target.files[0];
     event.target.value = "";
     if (!file) return;
     if (!state.pythonReady) return showError("Python is still starting: try the import again in a moment.");
     clearError();
-    post({ type: "import", text: await file.text() });
-  });
+    post({ type: "import", text: await file.text(), saved: await state.store.list() });
+  };
+  $("import-file").addEventListener("change", importFrom);
+  $("import-all").addEventListener("change", importFrom);
   $("test-connection").addEventListener("click", () => {
     if (!state.pythonReady) return;
     clearError();
