@@ -3,6 +3,11 @@
     python -m pagellm --base-url http://localhost:11434/v1 --model llama3.2 "Why is the sky blue?"
     OPENAI_API_KEY=... python -m pagellm --provider openai --model gpt-4o-mini "Hello"
     python -m pagellm --provider ollama --list-models
+    python -m pagellm --base-url ... --model ... --continue chat.json "And then?"   # a chat exported from the page
+
+``--continue FILE`` carries on a chat exported from the page (or a backup of all chats, with ``--chat ID``):
+the reply is added to its visible branch and the file is written back in place, the other chats and
+branches untouched. Without a prompt, a reply that was cut (stopped, or at the token limit) is continued.
 
 The key comes from the environment, never from the command line: ``--api-key-env NAME`` names the
 variable; otherwise the provider's own variable (``OPENAI_API_KEY``, ...) is used, but only when the
@@ -24,7 +29,7 @@ from typing import Mapping
 from . import __version__, providers
 from .engine import Delta, Final
 from .errors import AuthError, InputError, PagellmError
-from .messages import Conversation
+from .messages import Conversation, Message
 from .remote import RemoteEngine, validate_base_url
 from .settings import GenerationSettings
 
@@ -45,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-url", default=None, help="the API's base URL, e.g. http://localhost:11434/v1")
     parser.add_argument("--model", default="", help="the model id")
     parser.add_argument("--system", default="", help="a system prompt")
+    parser.add_argument("--continue", dest="continue_file", default=None, metavar="FILE",
+                        help="carry on a chat exported from the page and write the file back")
+    parser.add_argument("--chat", default=None, metavar="ID",
+                        help="with --continue: which chat of the file (its id or title), when it holds several")
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--top-p", type=float, default=None)
     parser.add_argument("--top-k", type=int, default=None)
@@ -135,41 +144,63 @@ async def _run(args, out, err) -> int:
                 out.write(model + "\n")
             return 0
         prompt = " ".join(args.prompt).strip()
-        if not prompt and not sys.stdin.isatty():
+        if not prompt and not sys.stdin.isatty() and not args.continue_file:
             prompt = sys.stdin.read().strip()
-        conversation = Conversation(system_prompt=args.system)
-        conversation.add_user(prompt)
         settings = _settings(args)
+        if args.continue_file:
+            saved = ChatFile(args.continue_file, args.chat)
+            conversation, reply = saved.conversation, saved.prepare(prompt, args.system)
+        else:
+            conversation = Conversation(system_prompt=args.system)
+            conversation.add_user(prompt)
+            saved = reply = None
         await engine.load()
         wrote_text = in_reasoning = False
-        async for event in engine.stream(conversation, settings):
-            if isinstance(event, Delta):
-                if event.kind == "reasoning":
-                    if args.show_reasoning:
-                        err.write(event.text)
-                        err.flush()
-                        in_reasoning = True
-                    continue
-                if in_reasoning:
-                    err.write("\n")
-                    in_reasoning = False
-                out.write(event.text)
-                out.flush()
-                wrote_text = True
-            elif isinstance(event, Final):
-                if wrote_text:
-                    out.write("\n")
+        parts: list[str] = []
+        final = None
+        try:
+            async for event in engine.stream(conversation, settings):
+                if isinstance(event, Delta):
+                    if event.kind == "reasoning":
+                        if args.show_reasoning:
+                            err.write(event.text)
+                            err.flush()
+                            in_reasoning = True
+                        continue
+                    if in_reasoning:
+                        err.write("\n")
+                        in_reasoning = False
+                    out.write(event.text)
                     out.flush()
-                if args.stats:
-                    rate = f", {event.tokens_per_second:.1f} tok/s" if event.tokens_per_second else ""
-                    ttft = f", first token {event.time_to_first_token:.2f} s" if event.time_to_first_token is not None else ""
-                    err.write(f"pagellm: {event.completion_tokens} tokens in {event.total_time:.2f} s{ttft}{rate} "
-                              f"(finish: {event.finish_reason})\n")
-                if event.finish_reason == "cancelled":
-                    err.write("pagellm: stopped\n")
-                    return 130
-                if event.finish_reason == "length":
-                    err.write("pagellm: the reply reached --max-tokens and was cut there\n")
+                    parts.append(event.text)
+                    wrote_text = True
+                elif isinstance(event, Final):
+                    final = event
+        except (PagellmError, asyncio.CancelledError) as failure:
+            if saved is not None:  # what came is kept in the file, marked, before the error is reported
+                stopped = isinstance(failure, asyncio.CancelledError)
+                saved.finish(reply, "".join(parts), "stopped" if stopped else "error", None,
+                             None if stopped else str(failure))
+            raise
+        cancelled = final is not None and final.finish_reason == "cancelled"
+        if saved is not None:
+            saved.finish(reply, "".join(parts), "stopped" if cancelled else "complete", final)
+        if wrote_text:
+            out.write("\n")
+            out.flush()
+        if final is not None and args.stats:
+            rate = f", {final.tokens_per_second:.1f} tok/s" if final.tokens_per_second else ""
+            ttft = f", first token {final.time_to_first_token:.2f} s" if final.time_to_first_token is not None else ""
+            err.write(f"pagellm: {final.completion_tokens} tokens in {final.total_time:.2f} s{ttft}{rate} "
+                      f"(finish: {final.finish_reason})\n")
+        if saved is not None:
+            err.write(f"pagellm: the reply was added to {saved.path}\n")
+        if cancelled:
+            err.write("pagellm: stopped\n")
+            return 130
+        if final is not None and final.finish_reason == "length":
+            err.write("pagellm: the reply reached --max-tokens and was cut there"
+                      + (" (run again with --continue and no prompt to carry it on)\n" if saved else "\n"))
         return 0
     except PagellmError:
         if getattr(sys.exc_info()[1], "partial_text", ""):
@@ -182,6 +213,90 @@ async def _run(args, out, err) -> int:
         except (NotImplementedError, RuntimeError, ValueError):
             pass
         await engine.aclose()
+
+
+class ChatFile:
+    """A chat exported from the page, carried on here and written back: the file's other chats, their
+    branches and their saved settings are kept as they were."""
+
+    def __init__(self, path: str, chat: str | None):
+        from .transfer import import_json
+
+        self.path = path
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+        except OSError as err:
+            raise InputError(f"Cannot read {path}: {err.strerror or err}.") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path} is not a text file (expected a pagellm JSON export).") from None
+        self.chats = import_json(text)
+        self.settings = self._settings(text)
+        if chat is None:
+            if len(self.chats) > 1:
+                names = ", ".join(f"{c.id} ({c.title or 'untitled'})" for c in self.chats[:10])
+                raise InputError(f"{path} holds {len(self.chats)} chats: name one with --chat ID. They are: {names}.")
+            self.conversation = self.chats[0]
+        else:
+            found = [c for c in self.chats if chat in (c.id, c.title)]
+            if not found:
+                raise InputError(f"{path} has no chat with the id or title {chat!r}.")
+            self.conversation = found[0]
+
+    @staticmethod
+    def _settings(text: str) -> dict:
+        """Each chat's saved settings (by id), which the file keeps as they were."""
+        import json
+
+        payload = json.loads(text)
+        items = payload.get("conversations", []) if isinstance(payload, dict) else []
+        return {str(item.get("id")): item["settings"] for item in items
+                if isinstance(item, dict) and isinstance(item.get("settings"), dict)}
+
+    def prepare(self, prompt: str, system: str) -> Message:
+        """The message the reply goes into: a new reply to ``prompt``, or, without one, the cut reply to carry on."""
+        chat = self.conversation
+        if system:
+            chat.system_prompt = system
+        if prompt:
+            chat.add_user(prompt)
+            return chat.add_assistant("", status="interrupted")
+        last = chat.last
+        if last is not None and last.role == "user":
+            return chat.add_assistant("", status="interrupted")  # an unanswered question: answer it
+        if last is None or not last.cut:
+            raise InputError("Give the next message: the chat's last reply is complete, so there is nothing to continue.")
+        return chat.continue_reply(last.id)
+
+    def finish(self, reply: Message, text: str, status: str, final: Final | None, error: str | None = None) -> None:
+        """Put the streamed text into ``reply`` and write the file back (through a temporary file, so an
+        interrupted write never leaves half a file)."""
+        from .transfer import export_json
+
+        reply.content += text
+        reply.status = status
+        if final is not None:
+            reply.meta["stats"] = final.to_dict()
+        if error:
+            reply.meta["error"] = error
+        else:
+            reply.meta.pop("error", None)
+        payload = export_json(self.chats)
+        if self.settings:
+            import json
+
+            data = json.loads(payload)
+            for item in data["conversations"]:
+                if item["id"] in self.settings:
+                    item["settings"] = self.settings[item["id"]]
+            payload = json.dumps(data, indent=1, ensure_ascii=False)
+        temporary = f"{self.path}.pagellm-{os.getpid()}.tmp"
+        try:
+            with open(temporary, "w", encoding="utf-8") as file:
+                file.write(payload)
+            os.replace(temporary, self.path)
+        except OSError as err:
+            raise InputError(f"Cannot write {self.path} back: {err.strerror or err}. The reply was not saved.") from None
 
 
 def _list_providers(out) -> None:
