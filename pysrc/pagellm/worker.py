@@ -1,8 +1,10 @@
 """The page's engine side, run in a PyScript worker: it owns conversations and engines.
 
 The page sends JSON messages (init, load, send, regenerate, edit, continue, switch, delete, open,
-summarize, stop, models, import, export) and gets JSON events back (ready, progress, loaded, accepted,
-context, reading, delta, done, changed, summary, error, models, plan, confirm, imported, exported).
+summarize, stop, models, import, export, tool-result) and gets JSON events back (ready, progress, loaded,
+accepted, context, reading, delta, done, changed, summary, error, models, plan, confirm, imported, exported,
+tool-call). A request may name page tools (``"tools": ["run_python"]``) for a remote model: each call
+is posted as ``tool-call`` and waits for the page's ``tool-result`` (pagellm.page_tools).
 Python owns each conversation's tree: a request carries the saved conversation and an intent
 ("edit message X"), and the answer carries the whole conversation back for the page to save and draw. ``WorkerApp`` knows nothing of the
 browser: ``post`` is any callable, so it is unit-tested on CPython with a fake engine.
@@ -20,7 +22,9 @@ from typing import Callable
 from .engine import ContextUse, Delta, Final, Reading
 from .errors import GenerationError, InputError, PagellmError
 from .messages import MAX_MESSAGE_CHARS, Conversation, summary_request
+from .page_tools import PageTools
 from .settings import GenerationSettings
+from .tools import ToolCallEvent, ToolResultEvent
 
 
 class WorkerApp:
@@ -37,10 +41,12 @@ class WorkerApp:
         self.folder_files: dict = {}      # path -> File, for a model from this computer
         self.active = None                # the engine streaming now, for stop
         self.remote_cache: dict = {}
+        self.page_tools = PageTools(post)  # run_python: approved and run in the page's sandbox
+        self.tools: list = []             # the tools offered with the request being answered
 
     async def handle(self, message: dict) -> None:
         kind = message.get("type")
-        handler = getattr(self, f"on_{kind}", None)
+        handler = getattr(self, f"on_{str(kind).replace('-', '_')}", None)
         if handler is None:
             self.post({"type": "error", "code": "bad_input", "message": f"Unknown request {kind!r}."})
             return
@@ -124,7 +130,10 @@ class WorkerApp:
         """The request's conversation, settings and engine, all checked before anything changes."""
         conversation = Conversation.from_dict(message.get("conversation") or {})
         settings = GenerationSettings.from_dict(message.get("settings"))
-        engine = await self.engine_for(message.get("backend") or {})
+        backend = message.get("backend") or {}
+        engine = await self.engine_for(backend)
+        # Tools only go to remote endpoints (the OpenAI tool-call protocol); the local engine takes none.
+        self.tools = self.page_tools.offered(message.get("tools") or []) if backend.get("kind") == "remote" else []
         return conversation, settings, engine
 
     async def on_send(self, message: dict) -> None:
@@ -195,7 +204,7 @@ class WorkerApp:
         size, capped = len(prefix), False
         self.active = engine
         try:
-            async for event in engine.stream(conversation, settings):
+            async for event in engine.stream(conversation, settings, **({"tools": self.tools} if self.tools else {})):
                 if isinstance(event, Delta):
                     if capped:
                         continue
@@ -212,6 +221,14 @@ class WorkerApp:
                     self.post({"type": "context", "used": event.used, "limit": event.limit, "left_out": event.left_out})
                 elif isinstance(event, Final):
                     final = event
+                elif isinstance(event, ToolCallEvent):  # kept with the reply, so the saved chat shows it
+                    call = event.call
+                    reply.meta.setdefault("tools", []).append(
+                        {"id": call.id, "name": call.name, "arguments": call.arguments, "output": None, "ok": False})
+                elif isinstance(event, ToolResultEvent):
+                    for record in reply.meta.get("tools", []):
+                        if record["id"] == event.call.id and record["output"] is None:
+                            record.update(output=event.output, ok=event.ok)
         except Exception as err:
             if not isinstance(err, PagellmError):  # a bug, but the conversation must stay whole
                 err = GenerationError(f"Internal error in pagellm ({type(err).__name__}: {err}).")
@@ -265,8 +282,13 @@ class WorkerApp:
         self.post({"type": "summary", "text": text})
 
     def stop(self) -> None:
+        self.page_tools.cancel_all("The user stopped the reply before the code ran.")
         if self.active is not None:
             self.active.cancel()
+
+    async def on_tool_result(self, message: dict) -> None:
+        """The page's answer to a ``tool-call`` (approved and run, or denied)."""
+        self.page_tools.resolve(message)
 
     async def on_stop(self, message: dict) -> None:
         self.stop()
