@@ -9,8 +9,8 @@
     And of Italy?
 
 `ask` and `%%chat` continue one conversation (`nb.session.chat`; `nb.new_chat()` starts another) with
-`nb.session.settings`, on the engine loaded last (or `nb.use(engine)`, or `%%chat VARIABLE`). Stop a
-reply with the kernel's interrupt (the stop button): the partial reply is kept, marked stopped.
+`nb.session.settings`, on the engine loaded last (or `nb.use(engine)`, or `%%chat VARIABLE`). A reply
+cut by KeyboardInterrupt is kept, marked stopped.
 """
 
 from __future__ import annotations
