@@ -29,6 +29,10 @@ name (``"model": "<behaviour>"``); flags join it with ``+`` (``slow+nocors``). B
   invalid-utf8     chunks whose bytes are not UTF-8
   huge-json        one 8 MB content delta
   redirect         307 to another origin
+  code             a reply with a Python code block (CODE_REPLY)
+  tool-python      a call of the tool run_python (TOOL_CODE), its arguments streamed in pieces; once the
+                   request carries the tool's result: "The sandbox said: <result>"
+  tool-unknown     a call of a tool no request offers (delete_files)
 Flags: nocors (no CORS headers at all), auth (require the server's key even if it has none: "sk-fake").
 
 CORS is on by default: the request's Origin is reflected (or "*"), preflights (OPTIONS) allow
@@ -50,6 +54,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NORMAL_TEXT = "The quick brown fox jumps over the lazy dog."
+CODE_REPLY = "Here is some code:\n\n```python\nprint('hello from the sandbox')\nsum(range(10))\n```\n\nAnd a shell line:\n\n```sh\nls\n```\n"
+TOOL_CODE = "print(6 * 7)"
 BEHAVIOURS = ["normal", "echo", "tokens-1000", "slow", "reasoning", "status-401", "status-403", "status-404",
               "status-429", "status-500", "status-503", "status-400", "bad-json", "error-mid", "cut", "cut-clean",
               "no-done", "crlf", "json", "html"]
@@ -235,6 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages") or [{}]
         if name == "echo":
             text = "You said: " + str(messages[-1].get("content", ""))
+        elif name == "code":
+            text = CODE_REPLY
         else:
             text = NORMAL_TEXT
         words = _words(text)
@@ -286,6 +294,24 @@ class _Handler(BaseHTTPRequestHandler):
         if name == "huge-json":  # one 8 MB event: must neither freeze the page nor exhaust it
             self._chunk(chunk({"role": "assistant", "content": "x" * 8_000_000}))
             self._chunk(chunk({}, "stop"))
+            self._chunk(b"data: [DONE]\n\n")
+            return self._end_chunks()
+        if name in ("tool-python", "tool-unknown"):
+            if messages[-1].get("role") == "tool":
+                text = "The sandbox said: " + str(messages[-1].get("content", "")).strip()
+                self._chunk(chunk({"role": "assistant", "content": ""}))
+                for w in _words(text):
+                    self._chunk(chunk({"content": w}))
+                self._chunk(chunk({}, "stop"))
+            else:
+                tool = "run_python" if name == "tool-python" else "delete_files"
+                arguments = json.dumps({"code": TOOL_CODE})
+                self._chunk(chunk({"role": "assistant", "content": "Let me run that."}))
+                self._chunk(chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                                   "function": {"name": tool, "arguments": ""}}]}))
+                for i in range(0, len(arguments), 5):  # arguments in pieces, as servers stream them
+                    self._chunk(chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[i:i + 5]}}]}))
+                self._chunk(chunk({}, "tool_calls"))
             self._chunk(b"data: [DONE]\n\n")
             return self._end_chunks()
         if name == "reasoning":

@@ -3,6 +3,7 @@
 import { marked } from "./vendor/marked.esm.js";
 import DOMPurify from "./vendor/purify.es.mjs";
 import { openStore } from "./store.js";
+import { addCodeRunners, toolCall, toolsFor } from "./sandbox.js";
 import { searchChats } from "./search.js";
 
 const $ = (id) => document.getElementById(id);
@@ -98,6 +99,7 @@ function fillContent(item, message) {
     content.style.whiteSpace = "pre-wrap";
     content.textContent = message.content;
   }
+  addCodeRunners(item, message);  // Run under Python blocks, a reply's tool calls (sandbox.js)
 }
 
 // The visible path, as Python's `view` lists it (ids, places among siblings); a chat in the version 1
@@ -557,6 +559,11 @@ function post(message) {
 }
 
 const handlers = {
+  // The model called a page tool: approval and the sandbox run happen here, the result goes back to Python.
+  async "tool-call"(msg) {
+    const result = await toolCall(msg, { item: state.streaming?.item, conversationId: state.conversation.id });
+    post({ type: "tool-result", id: msg.id, ...result });
+  },
   ready(msg) {
     state.pythonReady = true;
     performance.mark("pagellm:python-ready");
@@ -763,7 +770,8 @@ function generate(type, extra = {}) {
   state.sending = type;
   setPageState("generating");
   state.conversation.system_prompt = systemPromptText();
-  post({ type, conversation: state.conversation, settings: readSettingsForm(), backend: backendConfig(), ...extra });
+  const backend = backendConfig();
+  post({ type, conversation: state.conversation, settings: readSettingsForm(), backend, tools: toolsFor(backend), ...extra });
 }
 
 function send() {
