@@ -206,10 +206,10 @@ function codeOf(args) {
   try { return codeOf(JSON.parse(args)); } catch { return null; }
 }
 
-function toolBlock(name, code, raw) {
+function toolBlock(name, code, raw, heading = "The model asks to run this Python code:") {
   const block = element("div", "tool-call");
   block.dataset.testid = "tool-call";
-  block.append(element("div", "tool-head", name === "run_python" ? "The model asks to run this Python code:" : `The model called ${name}:`));
+  block.append(element("div", "tool-head", name === "run_python" ? heading : `The model called ${name}:`));
   const source = element("pre", "tool-code", code ?? String(raw ?? ""));
   source.dataset.testid = "tool-code";
   block.append(source);
@@ -219,7 +219,8 @@ function toolBlock(name, code, raw) {
 // A saved reply's tool calls, as the worker recorded them (meta.tools).
 function savedToolCalls(tools) {
   return tools.filter((t) => t && typeof t === "object").map((t) => {
-    const block = toolBlock(String(t.name), codeOf(t.arguments), t.arguments);
+    const block = toolBlock(String(t.name), codeOf(t.arguments), t.arguments,
+      t.ok ? "The model ran this Python code:" : "The model asked to run this Python code (not run):");
     block.dataset.ok = String(!!t.ok);
     const out = element("pre", "tool-output", typeof t.output === "string" ? t.output : "(no result)");
     out.dataset.testid = "tool-output";
