@@ -366,7 +366,7 @@ def write_index(dist: Path) -> None:
     policy = "; ".join(f"{name} {value}" for name, value in CSP.items())
     html = html.replace("<meta charset=\"utf-8\">",
                         f"<meta charset=\"utf-8\">\n  <meta http-equiv=\"Content-Security-Policy\" content=\"{policy}\">", 1)
-    for rel in ("app.js", "store.js", "sandbox.js", "vendor/marked.esm.js", "vendor/purify.es.mjs", "app.css"):
+    for rel in ("app.js", "store.js", "search.js", "sandbox.js", "vendor/marked.esm.js", "vendor/purify.es.mjs", "app.css"):
         target = f'href="./{rel}"' if rel.endswith(".css") else f'src="./{rel}"'
         preload = f'<link rel="modulepreload" href="./{rel}">'
         if target in html:

@@ -15,17 +15,20 @@ unit-tested on CPython.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sys
 import time
 
 from .engine import ContextUse, Delta, Final, Progress, ProgressCallback, Reading, ReplyClock
-from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError
+from .errors import (DeviceError, GenerationError, InputError, ModelLoadError, SettingsError, ToolFailedError,
+                     ToolLoopError)
 from .messages import Conversation
 from .prefill import CachedPrompt, after_prompt, after_reply, plan_prompt, settle_chunks
 from .site import page_base_url
 from .settings import GenerationSettings
 from .stops import StopStrings
+from .tools import Tool, ToolCallEvent, ToolResultEvent, calls_in_text, find, template_supports_tools
 
 DEVICES = ("auto", "webgpu", "wasm")
 # Which produced dtype suits each device: int8 MatMulInteger is fast in WASM; WebGPU has no int8
@@ -474,15 +477,30 @@ class LocalEngine:
         """What the kept key/value cache holds in memory (46 kB per token for SmolLM2-135M)."""
         return int(self._prompt_js.bytes(self._cache)) if self._cache is not None else 0
 
-    def _prompt_ids(self, messages: list[dict]) -> list[int]:
+    def _prompt_ids(self, messages: list[dict], tools: list[Tool] | None = None) -> list[int]:
         from pyodide.ffi import to_js
         import js
 
-        ids = self._tokenizer.apply_chat_template(
-            to_js(messages, dict_converter=js.Object.fromEntries),
-            to_js({"add_generation_prompt": True, "tokenize": True, "return_tensor": False, "return_dict": False},
-                  dict_converter=js.Object.fromEntries))
-        return [int(i) for i in ids.to_py()]
+        options = {"add_generation_prompt": True, "tokenize": True, "return_tensor": False, "return_dict": False}
+        if tools:
+            options["tools"] = [t.to_openai() for t in tools]
+        # A cut reply to continue: the template would close it as a finished turn, so the model reads the
+        # earlier messages with the assistant's opening, then the reply's own tokens, and carries on.
+        partial = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else None
+        head = messages[:-1] if partial is not None else messages
+        ids = self._tokenizer.apply_chat_template(to_js(head, dict_converter=js.Object.fromEntries),
+                                                  to_js(options, dict_converter=js.Object.fromEntries))
+        ids = [int(i) for i in ids.to_py()]
+        if partial:
+            more = self._tokenizer.encode(partial, to_js({"add_special_tokens": False},
+                                                         dict_converter=js.Object.fromEntries))
+            ids += [int(i) for i in more.to_py()]
+        return ids
+
+    def supports_tools(self) -> bool:
+        """Whether this model's chat template can be given tools (the bundled SmolLM2's cannot)."""
+        return template_supports_tools(getattr(self._tokenizer, "chat_template", None)
+                                       if self._tokenizer is not None else None)
 
     def _cache_for(self, ids: list[int]):
         """The plan for this prompt, with a cache holding exactly the positions it keeps."""
@@ -499,20 +517,62 @@ class LocalEngine:
         self._cache, self._cached = None, None  # from here on, whatever happens, the old cache is gone
         return plan, cache
 
-    async def stream(self, conversation: Conversation, settings: GenerationSettings):
+    async def stream(self, conversation: Conversation, settings: GenerationSettings, *,
+                     tools: list[Tool] | None = None, max_steps: int = 8):
+        """Stream the reply (see pagellm.engine). With ``tools`` (a model whose chat template takes them),
+        a reply that writes ``<tool_call>`` blocks gets them run and is asked again with the results, as
+        the remote engine does; such replies arrive whole per round, without the call markup."""
         if self._model is None:
             raise ModelLoadError("Load a model before sending a message.")
+        if tools and not self.supports_tools():
+            raise InputError(f"{self.name} cannot call tools: its chat template has no tool support.",
+                             hint="Use a remote endpoint, or a Hub model whose template has one (e.g. Qwen2.5 Instruct).")
+        self._cancelled = False
+        clock = ReplyClock()
+        fit = conversation.fit(self.count_tokens, self.context_length - settings.max_new_tokens)
+        yield ContextUse(fit.used, self.context_length, fit.left_out)
+        messages, outcome = list(fit.messages), {}
+        for step in range(max_steps + 1):
+            said = []
+            async for event in self._turn(self._prompt_ids(messages, tools), settings, clock, outcome):
+                if isinstance(event, Delta) and tools:
+                    said.append(event.text)  # held back: it may be a tool call
+                else:
+                    yield event
+            if not tools:
+                break
+            content, calls = calls_in_text("".join(said))
+            if content:
+                yield Delta(("\n\n" if step else "") + content)
+            if not calls or outcome["reason"] == "cancelled":
+                break
+            if step == max_steps:
+                raise ToolLoopError(f"The model was still calling tools after {max_steps} rounds: stopped.")
+            messages.append({"role": "assistant", "content": content, "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.loads(c.arguments or "{}")}}
+                for c in calls]})
+            for call in calls:
+                yield ToolCallEvent(call)
+                try:
+                    output, ok = await find(tools, call.name).call(call.arguments), True
+                except ToolFailedError as err:
+                    output, ok = str(err), False
+                yield ToolResultEvent(call, output, ok)
+                messages.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": output})
+        final = clock.final(outcome["reason"], prompt_tokens=outcome["prompt_tokens"])
+        final.reused_tokens = outcome["reused_tokens"]
+        yield final
+
+    async def _turn(self, ids: list[int], settings: GenerationSettings, clock: ReplyClock, outcome: dict):
+        """One generation over prompt ids: Reading and Delta records; `outcome` gets the finish reason, the
+        prompt and reused token counts."""
         from pyodide.ffi import create_proxy, to_js
         import js
 
         T = _transformers
-        self._cancelled = False
-        clock = ReplyClock()
-        await self._settled()
-        fit = conversation.fit(self.count_tokens, self.context_length - settings.max_new_tokens)
-        yield ContextUse(fit.used, self.context_length, fit.left_out)
-        ids = self._prompt_ids(fit.messages)
+        await self._settled()  # the last reply's runs, fed in the background, are in the cache first
         plan, cache = self._cache_for(ids)
+        outcome.update(prompt_tokens=plan.total, reused_tokens=plan.keep)
         fed, js_ids = plan.keep, to_js(ids)
         try:
             for start, end in plan.chunks:
@@ -525,7 +585,7 @@ class LocalEngine:
             raise _generation_error(err) from None
         if self._cancelled:  # stopped while reading: keep what was read, answer nothing
             self._cache, self._cached = cache, after_prompt(ids, fed)
-            yield clock.final("cancelled", prompt_tokens=plan.total)
+            outcome["reason"] = "cancelled"
             return
         if plan.chunks:
             yield Reading(plan.total - 1, plan.total)
@@ -577,14 +637,11 @@ class LocalEngine:
             if tail:
                 yield Delta(tail)
             if stopped_by_string:
-                reason = "stop"
+                outcome["reason"] = "stop"
             elif self._cancelled:
-                reason = "cancelled"
+                outcome["reason"] = "cancelled"
             else:
-                reason = "length" if clock.tokens >= settings.max_new_tokens else "stop"
-            final = clock.final(reason, prompt_tokens=plan.total)
-            final.reused_tokens = plan.keep
-            yield final
+                outcome["reason"] = "length" if clock.tokens >= settings.max_new_tokens else "stop"
         finally:
             if not generation.done():
                 self._stopper.interrupt()

@@ -25,12 +25,15 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-from .errors import InputError
+from .errors import InputError, ToolFailedError
 from .tools import Tool, tool
 
 
-class PageToolRefused(Exception):
-    """The page did not run the call (the user denied it, or the reply was stopped)."""
+class PageToolRefused(ToolFailedError):
+    """The page did not run the call (the user denied it, or the reply was stopped): the model is told
+    the page's own words."""
+
+    code = "tool_refused"
 
 
 class PageTools:

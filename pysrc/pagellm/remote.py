@@ -300,6 +300,9 @@ class RemoteEngine:
                     async for delta in self._request(body, reply):
                         clock.token()
                         if delta.kind == "content":
+                            if parts and not said:  # a new round after tool results: its own paragraph
+                                parts.append("\n\n")
+                                yield Delta("\n\n")
                             parts.append(delta.text)
                             said.append(delta.text)
                         yield delta

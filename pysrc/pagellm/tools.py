@@ -74,8 +74,8 @@ class Tool:
             result = self.function(**values)
             if inspect.isawaitable(result):
                 result = await result
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, ToolFailedError):
+            raise  # a tool may decline or fail in its own words: raise ToolFailedError("...")
         except Exception as err:  # the model gets told, the conversation goes on
             raise ToolFailedError(f"The tool {self.name} failed: {type(err).__name__}: {err}") from err
         text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
@@ -226,3 +226,44 @@ class ToolResultEvent:
     call: ToolCall
     output: str
     ok: bool = True
+
+
+# -- tool calls written as text (local models) --------------------------------------------------------
+
+_TEXT_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+
+
+def template_supports_tools(template: Any) -> bool:
+    """Whether a chat template renders a ``tools`` list (Qwen2.5, Llama 3.1+, Hermes do; SmolLM2's does not).
+
+    >>> template_supports_tools("{% for m in messages %}{{ m.content }}{% endfor %}")
+    False
+    >>> template_supports_tools("{% if tools %}<tools>{{ tools | tojson }}</tools>{% endif %}")
+    True
+    """
+    if isinstance(template, dict):  # named templates: {"default": ..., "tool_use": ...}
+        return "tool_use" in template or any(template_supports_tools(t) for t in template.values())
+    if isinstance(template, list):
+        return any(template_supports_tools(t.get("template") if isinstance(t, dict) else t) for t in template)
+    return isinstance(template, str) and re.search(r"\btools\b", template) is not None
+
+
+def calls_in_text(text: str) -> tuple[str, list[ToolCall]]:
+    """The text without its ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks (the form
+    Qwen2.5 and Hermes templates teach), and the calls.
+
+    >>> calls_in_text('Let me check.<tool_call>{"name": "add", "arguments": {"a": 2}}</tool_call>')
+    ('Let me check.', [ToolCall(id='call_0', name='add', arguments='{"a": 2}')])
+    """
+    calls = []
+    for index, match in enumerate(_TEXT_CALL.finditer(text)):
+        try:
+            data = json.loads(match.group(1))
+        except ValueError:
+            raise ToolArgumentsError(f"The model wrote a tool call that is not JSON: {match.group(1)[:200]!r}.") from None
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise ToolArgumentsError(f"The model wrote a tool call without a tool name: {match.group(1)[:200]!r}.")
+        arguments = data.get("arguments", data.get("parameters", {}))
+        calls.append(ToolCall(f"call_{index}", data["name"],
+                              arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)))
+    return _TEXT_CALL.sub("", text).strip(), calls

@@ -81,6 +81,10 @@ def test_the_schema_checker_covers_nested_answers():
 
 def tool_call_chunks(calls, split=5):
     """A streamed assistant turn that calls tools; each call's arguments arrive in pieces of `split` chars."""
+    return MockResponse.sse(tool_call_payloads(calls, split))
+
+
+def tool_call_payloads(calls, split=5):
     payloads = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": None}}]}]
     for index, (call_id, name, arguments) in enumerate(calls):
         payloads.append({"choices": [{"index": 0, "delta": {"tool_calls": [
@@ -89,7 +93,7 @@ def tool_call_chunks(calls, split=5):
             payloads.append({"choices": [{"index": 0, "delta": {"tool_calls": [
                 {"index": index, "function": {"arguments": arguments[start:start + split]}}]}}]})
     payloads.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
-    return MockResponse.sse(payloads)
+    return payloads
 
 
 def answer(text):
@@ -154,3 +158,47 @@ def test_response_format_is_passed_through():
     _, transport = run_with_tools([answer("{}")], tools=(), response_format={"type": "json_object"})
     body = json.loads(transport.requests[0].body)
     assert body["response_format"] == {"type": "json_object"} and "tools" not in body
+
+
+# -- local models: tool calls written as text -------------------------------------------------------
+
+def test_calls_written_as_text_are_found_and_the_text_around_them_kept():
+    from pagellm.tools import calls_in_text
+
+    content, calls = calls_in_text('Checking both.\n<tool_call>\n{"name": "weather", "arguments": {"city": "Oslo"}}\n'
+                                   '</tool_call>\n<tool_call>{"name": "weather", "parameters": {"city": "Rome"}}</tool_call>')
+    assert content == "Checking both."
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in calls] == [
+        ("call_0", "weather", {"city": "Oslo"}), ("call_1", "weather", {"city": "Rome"})]
+    assert calls_in_text("No tools needed.") == ("No tools needed.", [])
+    with pytest.raises(errors.ToolArgumentsError, match="not JSON"):
+        calls_in_text('<tool_call>{"name": "weather", "arguments": {"city": </tool_call>')
+    with pytest.raises(errors.ToolArgumentsError, match="without a tool name"):
+        calls_in_text('<tool_call>{"arguments": {}}</tool_call>')
+
+
+def test_which_chat_templates_take_tools():
+    import pathlib
+
+    from pagellm.tools import template_supports_tools
+
+    bundled = pathlib.Path(__file__).resolve().parents[2] / "models" / "build" / "smollm2-135m-instruct"
+    if (bundled / "tokenizer_config.json").exists():  # built by the recipe: SmolLM2's template has no tools
+        assert not template_supports_tools(json.loads((bundled / "tokenizer_config.json").read_text())["chat_template"])
+    qwen_like = "{%- if tools %}<tools>{%- for tool in tools %}{{ tool | tojson }}{%- endfor %}</tools>{%- endif %}"
+    assert template_supports_tools(qwen_like)
+    assert template_supports_tools({"default": "{{ messages }}", "tool_use": qwen_like})
+
+
+def test_a_tool_may_decline_in_its_own_words_and_rounds_are_separate_paragraphs():
+    @tool
+    def careful(x: int) -> str:
+        """Declines."""
+        raise errors.ToolFailedError("The user declined to run careful.")
+
+    first = MockResponse.sse([{"choices": [{"index": 0, "delta": {"content": "Let me try."}}]},
+                              *tool_call_payloads([("c1", "careful", '{"x": 1}')])[1:]])
+    events, transport = run_with_tools([first, answer("It was declined.")], tools=(careful,))
+    result = next(e for e in events if isinstance(e, ToolResultEvent))
+    assert result.output == "The user declined to run careful." and not result.ok
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == "Let me try.\n\nIt was declined."
