@@ -33,7 +33,7 @@ DIST = ROOT / "dist"
 NODE = ROOT / "node_modules"
 
 # Wheels the page installs in Pyodide, with the registry pins they come from. micropip and packaging
-# must be the very versions Pyodide's lock names (NOTES.md): PyPI's files, their sha256 rewritten.
+# must be the very versions Pyodide's lock names: PyPI's files, their sha256 rewritten.
 PYODIDE_WHEELS = {"micropip": "0.11.1", "packaging": "26.1"}
 PAGE_WHEELS = {"transformers-js-py": "0.19.10"}
 LLAMA_CPP = "llama-cpp-python==0.3.36"

@@ -99,14 +99,14 @@ def same_threads_pagellm(key: str, summary: dict) -> str:
     return "pagellm-q8-t1"
 
 
-# -- the design bars (DESIGN.md) -------------------------------------------------------------------
+# -- the design bars -------------------------------------------------------------------------------
 
 # The int8 file's size when issue 9 was filed: a faster or better recipe may not make the download larger.
 INT8_BYTES_BEFORE = 137_366_039
 
 
 def bars(summary: dict, remote: dict, meta: dict | None = None) -> list[tuple[str, str, bool | None]]:
-    """(bar, measured, met?) for each bar of DESIGN.md (and of the bundled model's quality) the run measured."""
+    """(bar, measured, met?) for each design bar (and of the bundled model's quality) the run measured."""
     out = []
 
     def add(name, measured, ok):
@@ -275,7 +275,7 @@ def markdown(summary: dict, remote: dict, meta: dict) -> str:
         lines.append("")
     found = bars(summary, remote, meta)
     if found:
-        lines += ["**Design bars (DESIGN.md)**", "", "| bar | measured | met |", "|---|---|---|"]
+        lines += ["**Design bars**", "", "| bar | measured | met |", "|---|---|---|"]
         lines += [f"| {name} | {measured} | {'yes' if ok else 'no'} |" for name, measured, ok in found]
         lines.append("")
     gaps = largest_gaps(summary)

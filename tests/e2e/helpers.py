@@ -1,4 +1,4 @@
-"""A small page object for the chat page, speaking only the data-testid contract (DESIGN.md)."""
+"""A small page object for the chat page, speaking only the page's data-testid contract."""
 
 from __future__ import annotations
 
