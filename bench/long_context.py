@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import statistics
 import sys
@@ -59,15 +60,17 @@ class Texts:
         return list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
 
     def prompt(self, tokens: int) -> str:
-        """A user message whose whole prompt (template included) is about `tokens` tokens."""
-        low, high = 1, len(self.words)
+        """A user message whose whole prompt (template included) is about `tokens` tokens. Each length starts
+        with other words, so no prompt begins with another (a cache could not serve part of it)."""
+        words = [f"({tokens})", *self.words[tokens % 97:]]
+        low, high = 1, len(words)
         while low < high:  # the longest run of words that fits
             mid = (low + high + 1) // 2
-            if len(self.ids([{"role": "user", "content": " ".join(self.words[:mid])}])) <= tokens:
+            if len(self.ids([{"role": "user", "content": " ".join(words[:mid])}])) <= tokens:
                 low = mid
             else:
                 high = mid - 1
-        return " ".join(self.words[:low])
+        return " ".join(words[:low])
 
     def chat_message(self, turn: int, tokens: int = 90) -> str:
         start = turn * 70
@@ -95,12 +98,11 @@ def run_pagellm(browser, base, guard, model, texts, lengths, turns) -> dict:
                     "reused_tokens": int(stats.get_attribute("data-reused-tokens") or 0)}
 
         out = {"prompt": {}, "chat": []}
+        for turn in range(turns):  # the chat first: its first turn follows nothing but the load
+            out["chat"].append(send(texts.chat_message(turn), REPLY_TOKENS))
         for n in lengths:
             page.get_by_test_id("new-chat").click()
             out["prompt"][n] = send(texts.prompt(n), 1)
-        page.get_by_test_id("new-chat").click()
-        for turn in range(turns):
-            out["chat"].append(send(texts.chat_message(turn), REPLY_TOKENS))
         return out
     finally:
         context.close()
@@ -121,14 +123,14 @@ def run_js_page(browser, base, guard, model, texts, lengths, turns, kind) -> dic
                     "prompt_tokens": result.get("prompt_tokens"), "text": result.get("text") or ""}
 
         out = {"prompt": {}, "chat": []}
-        for n in lengths:
-            out["prompt"][n] = generate({"prompt": texts.prompt(n), "maxTokens": 1})
         messages: list[dict] = []
         for turn in range(turns):
             messages.append({"role": "user", "content": texts.chat_message(turn)})
             reply = generate({"messages": messages, "maxTokens": REPLY_TOKENS, "cachePrompt": True})
             messages.append({"role": "assistant", "content": reply.pop("text")})
             out["chat"].append(reply)
+        for n in lengths:
+            out["prompt"][n] = generate({"prompt": texts.prompt(n), "maxTokens": 1})
         for record in out["prompt"].values():
             record.pop("text", None)
         return out
@@ -247,7 +249,7 @@ def markdown(summary: dict, meta: dict, lengths, turns) -> str:
 # -- main ------------------------------------------------------------------------------------------
 
 def run(browser, base: str, *, model: str, gguf: Path | None, runs: int, lengths: list[int], turns: int,
-        say=print) -> tuple[list[dict], dict]:
+        say=print, only: str | None = None) -> tuple[list[dict], dict]:
     texts = Texts(model)
     guard = drivers.Guard()
     onnx_file = ROOT / "models" / "build" / model / "onnx" / "model_quantized.onnx"
@@ -260,7 +262,7 @@ def run(browser, base: str, *, model: str, gguf: Path | None, runs: int, lengths
         contenders["wllama"] = lambda: run_js_page(browser, base, guard, model, texts, lengths, turns, "wllama")
         contenders["llamacpp"] = lambda: run_llamacpp(gguf, texts, lengths)
     records = []
-    keys = list(contenders)
+    keys = [k for k in contenders if not only or re.search(only, k)]
     for index in range(runs):
         order = keys[index % len(keys):] + keys[:index % len(keys)]
         say(f"-- long context round {index + 1}/{runs}")
@@ -298,6 +300,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--lengths", default="128,512,1024")
     parser.add_argument("--turns", type=int, default=8)
     parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--only", help="regular expression: run only the contenders whose key matches")
     parser.add_argument("--dist", type=Path, default=ROOT / "dist")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
@@ -318,7 +321,7 @@ def main(argv: list[str]) -> int:
             browser = pw.chromium.launch(executable_path=chromium, args=bench_run.CHROMIUM_ARGS, headless=True)
             try:
                 records, summary = run(browser, base, model=args.model, gguf=gguf, runs=args.runs, lengths=lengths,
-                                       turns=args.turns)
+                                       turns=args.turns, only=args.only)
                 meta = {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": bench_run.machine(),
                         "browser": f"Chromium {browser.version} (headless)", "model": args.model, "runs": args.runs,
                         "loadavg_before": before, "loadavg_after": bench_run.loadavg(),

@@ -24,7 +24,7 @@ from .engine import ContextUse, Delta, Final, Progress, ProgressCallback, Readin
 from .errors import (DeviceError, GenerationError, InputError, ModelLoadError, SettingsError, ToolFailedError,
                      ToolLoopError)
 from .messages import Conversation
-from .prefill import CachedPrompt, after_prompt, after_reply, plan_prompt, settle_chunks
+from .prefill import CachedPrompt, after_prompt, after_reply, common_prefix, plan_prompt, settle_chunks
 from .site import page_base_url
 from .settings import GenerationSettings
 from .stops import StopStrings
@@ -325,6 +325,7 @@ class LocalEngine:
         self._cache = None            # the JS DynamicCache of the last turn
         self._cached: CachedPrompt | None = None
         self._settling = None         # the task feeding the last reply's full runs in the background
+        self._settling_known: list[int] = []
         self._epoch = 0               # bumped whenever the cache is dropped or taken, so a late settle is void
 
     async def load(self, progress: ProgressCallback | None = None) -> None:
@@ -456,21 +457,28 @@ class LocalEngine:
         chunks = settle_chunks(known, cached)
         if not chunks or cache is None or self._prompt_js.onGpu(cache):
             return
+        self._settling_known = known
         try:
             extended = self._prompt_js.truncate(cache, cached.canonical)
             js_known = to_js(known)
             for start, end in chunks:
                 extended = await self._prompt_js.feed(self._model, extended, js_known, start, end)
-                if epoch != self._epoch:
+                if epoch != self._epoch:  # dropped, or a prompt that does not continue this reply came
                     return
         except Exception:  # noqa: BLE001 - an optimisation: the next turn reads these tokens itself
             return
         self._cache, self._cached = extended, CachedPrompt(list(known[:end]), end)
 
-    async def _settled(self) -> None:
-        if self._settling is not None:
-            await self._settling
-            self._settling = None
+    async def _settled(self, ids: list[int]) -> None:
+        """Let a running settle finish when the prompt continues that reply; stop it after its current run
+        when the prompt is another conversation (its work would be thrown away)."""
+        if self._settling is None:
+            return
+        if not self._settling.done() and self._cached is not None:
+            if common_prefix(self._settling_known, ids) <= self._cached.canonical:
+                self._epoch += 1
+        await self._settling
+        self._settling = None
 
     @property
     def cache_bytes(self) -> int:
@@ -570,7 +578,7 @@ class LocalEngine:
         import js
 
         T = _transformers
-        await self._settled()  # the last reply's runs, fed in the background, are in the cache first
+        await self._settled(ids)  # the last reply's runs, fed in the background, are in the cache first
         plan, cache = self._cache_for(ids)
         outcome.update(prompt_tokens=plan.total, reused_tokens=plan.keep)
         fed, js_ids = plan.keep, to_js(ids)
