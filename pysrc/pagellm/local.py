@@ -21,14 +21,13 @@ import sys
 import time
 
 from .engine import ContextUse, Delta, Final, Progress, ProgressCallback, Reading, ReplyClock
-from .errors import (DeviceError, GenerationError, InputError, ModelLoadError, SettingsError, ToolFailedError,
-                     ToolLoopError)
+from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError, ToolLoopError
 from .messages import Conversation
 from .prefill import CachedPrompt, after_prompt, after_reply, common_prefix, plan_prompt, settle_chunks
 from .site import page_base_url
 from .settings import GenerationSettings
 from .stops import StopStrings
-from .tools import Tool, ToolCallEvent, ToolResultEvent, calls_in_text, find, template_supports_tools
+from .tools import Tool, ToolResultEvent, calls_in_text, run_calls, template_supports_tools
 
 DEVICES = ("auto", "webgpu", "wasm")
 # Which produced dtype suits each device: int8 MatMulInteger is fast in WASM; WebGPU has no int8
@@ -559,14 +558,11 @@ class LocalEngine:
             messages.append({"role": "assistant", "content": content, "tool_calls": [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.loads(c.arguments or "{}")}}
                 for c in calls]})
-            for call in calls:
-                yield ToolCallEvent(call)
-                try:
-                    output, ok = await find(tools, call.name).call(call.arguments), True
-                except ToolFailedError as err:
-                    output, ok = str(err), False
-                yield ToolResultEvent(call, output, ok)
-                messages.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": output})
+            async for event in run_calls(tools, calls):
+                yield event
+                if isinstance(event, ToolResultEvent):
+                    messages.append({"role": "tool", "tool_call_id": event.call.id, "name": event.call.name,
+                                     "content": event.output})
         final = clock.final(outcome["reason"], prompt_tokens=outcome["prompt_tokens"])
         final.reused_tokens = outcome["reused_tokens"]
         yield final

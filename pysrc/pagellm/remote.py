@@ -25,15 +25,14 @@ from urllib.parse import urlsplit
 
 from . import providers
 from .engine import Delta, Final, Progress, ProgressCallback, ReplyClock
-from .errors import (AuthError, BadURLError, CancelledError_, ProtocolError, RemoteError, ToolFailedError,
-                     ToolLoopError)
+from .errors import AuthError, BadURLError, CancelledError_, ProtocolError, RemoteError, ToolLoopError
 from .keys import mask
 from .messages import Conversation
 from .openai_errors import ErrorContext, error_from_response, host_of
 from .openai_protocol import ChatStream, chat_request, completion_deltas, encode_json, parse_models, shorten
 from .settings import GenerationSettings
 from .sse import SSEDecoder
-from .tools import Tool, ToolCallEvent, ToolResultEvent, find
+from .tools import Tool, ToolResultEvent, run_calls
 from .transports import Request, Transport, default_transport
 
 __all__ = ["RemoteEngine", "ConnectionCheck", "validate_base_url"]
@@ -323,16 +322,12 @@ class RemoteEngine:
                                         hint="Ask for the answer directly, or raise max_steps.")
                 messages.append({"role": "assistant", "content": "".join(said) or None,
                                   "tool_calls": [call.to_openai() for call in calls]})
-                for call in calls:
-                    yield ToolCallEvent(call)
-                    try:
-                        output, ok = await find(tools, call.name).call(call.arguments), True
-                    except ToolFailedError as err:
-                        output, ok = str(err), False
-                    yield ToolResultEvent(call, output, ok)
-                    messages.append({"role": "tool", "tool_call_id": call.id, "content": output})
-                    if self._cancelled:
-                        raise _Stop
+                async for event in run_calls(tools, calls):
+                    yield event
+                    if isinstance(event, ToolResultEvent):
+                        messages.append({"role": "tool", "tool_call_id": event.call.id, "content": event.output})
+                        if self._cancelled:
+                            raise _Stop
         except _Stop:
             yield clock.final("cancelled", prompt_tokens)
             return

@@ -91,6 +91,18 @@ def tool(function: Callable | None = None, *, name: str | None = None, descripti
     return make(function) if function is not None else make
 
 
+async def run_calls(tools: list[Tool], calls: list["ToolCall"]):
+    """Run a round of calls in turn: a ``ToolCallEvent`` before each, a ``ToolResultEvent`` after. A tool
+    that fails (``ToolFailedError``) gives the model its message as the result; any other ToolError raises."""
+    for call in calls:
+        yield ToolCallEvent(call)
+        try:
+            output, ok = await find(tools, call.name).call(call.arguments), True
+        except ToolFailedError as err:
+            output, ok = str(err), False
+        yield ToolResultEvent(call, output, ok)
+
+
 def find(tools: list[Tool], name: str) -> Tool:
     for candidate in tools:
         if candidate.name == name:
