@@ -101,7 +101,7 @@ def same_threads_pagellm(key: str, summary: dict) -> str:
 
 # -- the design bars -------------------------------------------------------------------------------
 
-# The int8 file's size when issue 9 was filed: a faster or better recipe may not make the download larger.
+# The most the int8 download may weigh: a faster or better recipe may not make it larger.
 INT8_BYTES_BEFORE = 137_366_039
 
 

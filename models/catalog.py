@@ -127,7 +127,7 @@ class ModelEntry:
 class Catalog:
     models: list[ModelEntry]
     path: Path
-    # Room for issue 8 (models the page can offer from a Hub); kept as read, not validated yet.
+    # Hub models the page suggests (id and note), passed to the page as read.
     suggested: list[dict[str, Any]] = field(default_factory=list)
 
     @property

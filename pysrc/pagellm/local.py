@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 import time
 
 from .engine import ContextUse, Delta, Final, Progress, ProgressCallback, Reading, ReplyClock
 from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError, ToolLoopError
+from .local_js import ENV_JS, PROMPT_JS, YIELD_EACH_STEP_JS
 from .messages import Conversation
 from .prefill import CachedPrompt, after_prompt, after_reply, common_prefix, plan_prompt, settle_chunks
 from .site import page_base_url
@@ -85,148 +85,6 @@ def explain_load_failure(model: str, message: str) -> ModelLoadError:
 
 
 # -- browser side ----------------------------------------------------------------------------
-
-# Configures Transformers.js's env on the real JS object (transformers_js_py's wrapper hands out
-# copies). Fetches are resolved against the site base, because inside a worker
-# relative URLs do not resolve; bytes are counted here so progress needs no extra probing request.
-# An ONNX file lists its nodes before its weights, so its operators show in the first megabytes: the
-# engine is told when a graph uses GroupQueryAttention (slow on long prompts in WebAssembly). The bytes
-# searched are a node's op_type field (tag 0x22, length 19), not a tensor that merely carries the name.
-_ENV_JS = r"""
-(T, base, onBytes, onFailure, source, ortBuild, onOperator) => {
-  const env = T.env;
-  const hub = source.kind === "hub";
-  env.allowLocalModels = !hub;
-  env.allowRemoteModels = hub;  // only when the user asked for a Hub model
-  if (hub) {
-    env.remoteHost = source.host.replace(/\/*$/, "/");
-    env.remotePathTemplate = "{model}/resolve/{revision}/";
-  }
-  env.localModelPath = "/models/";
-  const ort = new URL("vendor/ort/", base).href;
-  env.backends.onnx.wasm.wasmPaths = { mjs: `${ort}${ortBuild}.mjs`, wasm: `${ort}${ortBuild}.wasm` };
-  const resolve = (url) => {
-    const text = String(url);
-    return text.startsWith("/") ? new URL(text.slice(1), base).href : new URL(text, base).href;
-  };
-  const latin1 = new TextDecoder("latin1");
-  const counted = (response, url) => {
-    if (!response.ok || !response.body) return response;
-    const reader = response.body.getReader();
-    let scanned = String(url).endsWith(".onnx") ? 0 : Infinity, tail = "";
-    const body = new ReadableStream({
-      async pull(controller) {
-        const { done, value } = await reader.read();
-        if (done) { controller.close(); return; }
-        onBytes(url, value.byteLength);
-        if (scanned < 8e6) {
-          const text = tail + latin1.decode(value);
-          if (text.includes('\x22\x13GroupQueryAttention')) { onOperator("GroupQueryAttention"); scanned = Infinity; }
-          tail = text.slice(-32);
-          scanned += value.byteLength;
-        }
-        controller.enqueue(value);
-      },
-      cancel(reason) { return reader.cancel(reason); },
-    });
-    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
-  };
-  // A model from this computer: its files were handed to the worker as File objects.
-  const folder = globalThis.pagellmFolder;
-  env.fetch = async (url, init) => {
-    const text = String(url);
-    if (folder && text.startsWith("/models/local-folder/")) {
-      const file = folder.get(text.slice("/models/local-folder/".length));
-      return file ? counted(new Response(file), text) : new Response("not in the chosen folder", { status: 404 });
-    }
-    // The page downloaded this file while Python started (app.js, startPrefetch): serve it once.
-    const path = text.startsWith("/") ? text.slice(1) : text;
-    const prefetched = globalThis.pagellmPrefetched?.get(path);
-    if (prefetched) {
-      globalThis.pagellmPrefetched.delete(path);
-      const headers = { "Content-Length": String(prefetched.size) };
-      return counted(new Response(prefetched, { status: 200, headers }), text);
-    }
-    const response = await fetch(resolve(url), init);
-    // Transformers.js would parse an error page as a model: say what the server (or the service
-    // worker's integrity check) said instead. 404 stays for Transformers.js to report as missing.
-    if (!response.ok && response.status !== 404) {
-      const message = `${String(url)} answered ${response.status}: ${(await response.text()).slice(0, 300)}`;
-      onFailure(message);  // Transformers.js only logs a failed local file: make the load fail with it
-      throw new Error(message);
-    }
-    return counted(response, String(url));
-  };
-  // The site's service worker caches the site's model files (checked against the build's hashes);
-  // Hub files are cross-origin, so Transformers.js keeps them in its own cache (offline use later).
-  env.useBrowserCache = hub;
-  env.useCustomCache = false;
-  return env;
-}
-"""
-
-# Transformers.js's generate() loop only awaits work that resolves as microtasks on WebAssembly,
-# so a worker would not see the page's messages (stop) until the reply ends. Yielding one macrotask
-# per decoding step (a MessageChannel round trip: no timer clamping) lets them in.
-_YIELD_EACH_STEP_JS = r"""
-(model) => {
-  const channel = new MessageChannel();
-  const waiting = [];
-  channel.port1.onmessage = () => waiting.shift()?.();
-  const nextTask = () => new Promise((resolve) => { waiting.push(resolve); channel.port2.postMessage(0); });
-  const forward = model.forward.bind(model);
-  model.forward = async (inputs) => { const outputs = await forward(inputs); await nextTask(); return outputs; };
-}
-"""
-
-# The key/value cache between turns (a Transformers.js DynamicCache) and the chunked prompt. Feeding a
-# graph that declares num_logits_to_keep 1 computes the vocabulary head for the last position only.
-_PROMPT_JS = r"""
-(T) => {
-  const int64 = (values, dims) => new T.Tensor("int64", BigInt64Array.from(values, BigInt), dims);
-  const ones = (n) => new T.Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]);
-  const keepsLast = (model) => (model.sessions.model ?? model.sessions.decoder_model_merged)
-    ?.inputNames.includes("num_logits_to_keep");
-  return {
-    empty: () => new T.DynamicCache(),
-    onGpu: (cache) => Object.values(cache).some((tensor) => tensor.location === "gpu-buffer"),
-    length: (cache) => cache.get_seq_length(),
-    bytes: (cache) => Object.values(cache).reduce((sum, t) => sum + t.size * 4, 0),
-    // The first `length` positions ([batch, heads, positions, head size] each), or null when they cannot
-    // be cut here (tensors on the GPU). One block copy per head: Tensor.slice copies element by element.
-    truncate(cache, length) {
-      const kept = {};
-      for (const name of Object.keys(cache)) {
-        const tensor = cache[name];
-        const [batch, heads, positions, size] = tensor.dims;
-        if (positions === length) { kept[name] = tensor; continue; }
-        if (tensor.location === "gpu-buffer" || tensor.dims.length !== 4) return null;
-        const data = new tensor.data.constructor(batch * heads * length * size);
-        for (let row = 0; row < batch * heads; row++) {
-          data.set(tensor.data.subarray(row * positions * size, (row * positions + length) * size), row * length * size);
-        }
-        kept[name] = new T.Tensor(tensor.type, data, [batch, heads, length, size]);
-      }
-      return new T.DynamicCache(kept);
-    },
-    async feed(model, cache, ids, start, end) {
-      const inputs = { input_ids: int64(ids.slice(start, end), [1, end - start]), attention_mask: ones(end),
-        past_key_values: cache };
-      if (keepsLast(model)) inputs.num_logits_to_keep = int64([1], []);
-      const outputs = await model.forward(inputs);
-      const present = {};
-      for (const name in outputs) {
-        if (name.startsWith("present")) present[name.replace("present", "past_key_values")] = outputs[name];
-        else if (outputs[name]?.location === "gpu-buffer") outputs[name].dispose();
-      }
-      cache.update(present);
-      return cache;
-    },
-    inputs: (ids) => ({ input_ids: int64(ids, [1, ids.length]), attention_mask: ones(ids.length) }),
-    sequence: (output) => Array.from(output.sequences.data, Number),
-  };
-}
-"""
 
 # ONNX Runtime's WebAssembly builds (files in vendor/ort/). The asyncify build, which Transformers.js loads
 # by default, is the one that can run WebGPU; its instrumentation (every call that may suspend) makes the
@@ -368,7 +226,7 @@ class LocalEngine:
 
         operators = set()
         self._proxies = [create_proxy(on_bytes), create_proxy(on_failure), create_proxy(lambda op: operators.add(str(op)))]
-        env = run_js(_ENV_JS)(T, self.site_url, *self._proxies[:2], to_js(self.source, dict_converter=js.Object.fromEntries),
+        env = run_js(ENV_JS)(T, self.site_url, *self._proxies[:2], to_js(self.source, dict_converter=js.Object.fromEntries),
                               build, self._proxies[2])
         self._fetch_failed = failed
         self._set_threads(env, js)
@@ -415,8 +273,8 @@ class LocalEngine:
             self._model = await self._unless_fetch_failed(T.AutoModelForCausalLM.from_pretrained(self.model_id, options))
             from pyodide.code import run_js
 
-            run_js(_YIELD_EACH_STEP_JS)(self._model)
-            self._prompt_js = run_js(_PROMPT_JS)(T)
+            run_js(YIELD_EACH_STEP_JS)(self._model)
+            self._prompt_js = run_js(PROMPT_JS)(T)
             self.forget_cache()
         except ModelLoadError:
             raise
@@ -666,86 +524,3 @@ def _generation_error(err: Exception) -> Exception:
     if "memory" in message.lower():
         return GenerationError("The model ran out of memory while answering.", hint="Shorten the conversation or use a smaller model.")
     return GenerationError(f"The model failed while answering: {message}")
-
-
-# -- models beyond the bundle ------------------------------------------------------------------
-
-DEFAULT_HUB = "https://huggingface.co"  # used only when the user asks for a Hub model and names no other Hub
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def parse_hub_id(text: str) -> tuple[str, str]:
-    """``owner/name`` or ``owner/name@revision`` -> (id, revision)."""
-    model_id, _, revision = text.strip().partition("@")
-    if not HUB_ID.match(model_id):
-        raise InputError(f"{text.strip() or 'An empty id'!r} is not a Hub model id: use owner/name, e.g. "
-                         "onnx-community/Qwen2.5-0.5B-Instruct (optionally @revision).")
-    return model_id, revision or "main"
-
-
-async def _cached_size(url: str) -> int | None:
-    import js
-
-    try:
-        cache = await js.caches.open("transformers-cache")
-        hit = await cache.match(url)
-        return int((await hit.blob()).size) if hit else None
-    except Exception:
-        return None
-
-
-async def hub_plan(host: str, model_id: str, revision: str, device: str):
-    """Read a Hub model's config and file sizes (HEAD requests), then judge the fit before downloading."""
-    import json as _json
-
-    import js
-    from pyodide.ffi import to_js
-
-    from .fit import candidate_files, plan_download
-
-    root = f"{host.rstrip('/')}/{model_id}/resolve/{revision}/"
-    try:
-        cache = await js.caches.open("transformers-cache")
-        response = await cache.match(root + "config.json") or await js.fetch(root + "config.json")
-    except Exception as err:
-        raise ModelLoadError(f"Could not reach the Hub at {host} ({_js_message(err)}).",
-                             hint="Check the Hub URL and your connection; cached models work offline.") from None
-    if response.status == 404:
-        raise ModelLoadError(f"There is no model {model_id} (revision {revision}) at {host}: its config.json was not found.",
-                             hint="Check the id's spelling and the revision.")
-    if not response.ok:
-        raise ModelLoadError(f"The Hub at {host} answered {response.status} for {model_id}'s config.json.")
-    config = _json.loads(str(await response.text()))
-    sizes = {}
-    head = to_js({"method": "HEAD"}, dict_converter=js.Object.fromEntries)
-    for file in candidate_files():
-        size = await _cached_size(root + file)
-        if size is None:
-            try:
-                answer = await js.fetch(root + file, head)
-            except Exception:
-                continue
-            if answer.ok:
-                size = int(answer.headers.get("x-linked-size") or answer.headers.get("content-length") or 0)
-        if size:
-            sizes[file] = size
-    memory = getattr(js.navigator, "deviceMemory", None)
-    return plan_download(config, sizes, device, device_memory_gb=float(memory) if memory else None, name=model_id)
-
-
-async def folder_plan(files, device: str):
-    """The same check for a folder picked on this computer (``files``: path -> JS File)."""
-    import json as _json
-
-    import js
-
-    from .fit import plan_download
-
-    config_file = files.get("config.json")
-    if config_file is None:
-        raise ModelLoadError("The chosen folder has no config.json: pick a folder in Transformers.js layout "
-                             "(config.json, tokenizer.json, onnx/model_*.onnx).")
-    config = _json.loads(str(await config_file.text()))
-    sizes = {path: int(f.size) for path, f in files.items() if path.startswith("onnx/")}
-    memory = getattr(js.navigator, "deviceMemory", None)
-    return plan_download(config, sizes, device, device_memory_gb=float(memory) if memory else None, name="The chosen folder")

@@ -92,7 +92,8 @@ class WorkerApp:
     async def load_external(self, message: dict) -> None:
         """A model from a Hub (by id) or from a folder on this computer: check the fit, then load."""
         from .errors import ModelLoadError
-        from .local import DEFAULT_HUB, LocalEngine, choose_device, folder_plan, hub_plan, parse_hub_id
+        from .hub import DEFAULT_HUB, folder_plan, hub_plan, parse_hub_id
+        from .local import LocalEngine, choose_device
 
         requested = message.get("device") or "auto"
         device, _ = choose_device(requested, self.webgpu)
@@ -381,7 +382,7 @@ def serve_worker() -> None:
 
     def receive_prefetched(data):
         """The bundled model's files, downloaded by the page while Python started: the fetch in
-        local._ENV_JS serves them (once each) instead of downloading them again."""
+        local_js.ENV_JS serves them (once each) instead of downloading them again."""
         import js
 
         js.globalThis.pagellmPrefetched = js.Map.new()

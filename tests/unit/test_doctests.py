@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["errors", "messages", "settings", "stops", "transfer", "sse", "keys", "providers", "openai_protocol", "prefill",
-           "tools", "schema", "structured",
+           "tools", "schema", "structured", "hub",
            "fit"]
 
 

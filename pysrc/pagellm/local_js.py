@@ -1,0 +1,143 @@
+"""The JavaScript the local engine runs in the page (Pyodide's run_js), each a function of its inputs."""
+
+# Configures Transformers.js's env on the real JS object (transformers_js_py's wrapper hands out
+# copies). Fetches are resolved against the site base, because inside a worker
+# relative URLs do not resolve; bytes are counted here so progress needs no extra probing request.
+# An ONNX file lists its nodes before its weights, so its operators show in the first megabytes: the
+# engine is told when a graph uses GroupQueryAttention (slow on long prompts in WebAssembly). The bytes
+# searched are a node's op_type field (tag 0x22, length 19), not a tensor that merely carries the name.
+ENV_JS = r"""
+(T, base, onBytes, onFailure, source, ortBuild, onOperator) => {
+  const env = T.env;
+  const hub = source.kind === "hub";
+  env.allowLocalModels = !hub;
+  env.allowRemoteModels = hub;  // only when the user asked for a Hub model
+  if (hub) {
+    env.remoteHost = source.host.replace(/\/*$/, "/");
+    env.remotePathTemplate = "{model}/resolve/{revision}/";
+  }
+  env.localModelPath = "/models/";
+  const ort = new URL("vendor/ort/", base).href;
+  env.backends.onnx.wasm.wasmPaths = { mjs: `${ort}${ortBuild}.mjs`, wasm: `${ort}${ortBuild}.wasm` };
+  const resolve = (url) => {
+    const text = String(url);
+    return text.startsWith("/") ? new URL(text.slice(1), base).href : new URL(text, base).href;
+  };
+  const latin1 = new TextDecoder("latin1");
+  const counted = (response, url) => {
+    if (!response.ok || !response.body) return response;
+    const reader = response.body.getReader();
+    let scanned = String(url).endsWith(".onnx") ? 0 : Infinity, tail = "";
+    const body = new ReadableStream({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) { controller.close(); return; }
+        onBytes(url, value.byteLength);
+        if (scanned < 8e6) {
+          const text = tail + latin1.decode(value);
+          if (text.includes('\x22\x13GroupQueryAttention')) { onOperator("GroupQueryAttention"); scanned = Infinity; }
+          tail = text.slice(-32);
+          scanned += value.byteLength;
+        }
+        controller.enqueue(value);
+      },
+      cancel(reason) { return reader.cancel(reason); },
+    });
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
+  // A model from this computer: its files were handed to the worker as File objects.
+  const folder = globalThis.pagellmFolder;
+  env.fetch = async (url, init) => {
+    const text = String(url);
+    if (folder && text.startsWith("/models/local-folder/")) {
+      const file = folder.get(text.slice("/models/local-folder/".length));
+      return file ? counted(new Response(file), text) : new Response("not in the chosen folder", { status: 404 });
+    }
+    // The page downloaded this file while Python started (app.js, startPrefetch): serve it once.
+    const path = text.startsWith("/") ? text.slice(1) : text;
+    const prefetched = globalThis.pagellmPrefetched?.get(path);
+    if (prefetched) {
+      globalThis.pagellmPrefetched.delete(path);
+      const headers = { "Content-Length": String(prefetched.size) };
+      return counted(new Response(prefetched, { status: 200, headers }), text);
+    }
+    const response = await fetch(resolve(url), init);
+    // Transformers.js would parse an error page as a model: say what the server (or the service
+    // worker's integrity check) said instead. 404 stays for Transformers.js to report as missing.
+    if (!response.ok && response.status !== 404) {
+      const message = `${String(url)} answered ${response.status}: ${(await response.text()).slice(0, 300)}`;
+      onFailure(message);  // Transformers.js only logs a failed local file: make the load fail with it
+      throw new Error(message);
+    }
+    return counted(response, String(url));
+  };
+  // The site's service worker caches the site's model files (checked against the build's hashes);
+  // Hub files are cross-origin, so Transformers.js keeps them in its own cache (offline use later).
+  env.useBrowserCache = hub;
+  env.useCustomCache = false;
+  return env;
+}
+"""
+
+# Transformers.js's generate() loop only awaits work that resolves as microtasks on WebAssembly,
+# so a worker would not see the page's messages (stop) until the reply ends. Yielding one macrotask
+# per decoding step (a MessageChannel round trip: no timer clamping) lets them in.
+YIELD_EACH_STEP_JS = r"""
+(model) => {
+  const channel = new MessageChannel();
+  const waiting = [];
+  channel.port1.onmessage = () => waiting.shift()?.();
+  const nextTask = () => new Promise((resolve) => { waiting.push(resolve); channel.port2.postMessage(0); });
+  const forward = model.forward.bind(model);
+  model.forward = async (inputs) => { const outputs = await forward(inputs); await nextTask(); return outputs; };
+}
+"""
+
+# The key/value cache between turns (a Transformers.js DynamicCache) and the chunked prompt. Feeding a
+# graph that declares num_logits_to_keep 1 computes the vocabulary head for the last position only.
+PROMPT_JS = r"""
+(T) => {
+  const int64 = (values, dims) => new T.Tensor("int64", BigInt64Array.from(values, BigInt), dims);
+  const ones = (n) => new T.Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]);
+  const keepsLast = (model) => (model.sessions.model ?? model.sessions.decoder_model_merged)
+    ?.inputNames.includes("num_logits_to_keep");
+  return {
+    empty: () => new T.DynamicCache(),
+    onGpu: (cache) => Object.values(cache).some((tensor) => tensor.location === "gpu-buffer"),
+    length: (cache) => cache.get_seq_length(),
+    bytes: (cache) => Object.values(cache).reduce((sum, t) => sum + t.size * 4, 0),
+    // The first `length` positions ([batch, heads, positions, head size] each), or null when they cannot
+    // be cut here (tensors on the GPU). One block copy per head: Tensor.slice copies element by element.
+    truncate(cache, length) {
+      const kept = {};
+      for (const name of Object.keys(cache)) {
+        const tensor = cache[name];
+        const [batch, heads, positions, size] = tensor.dims;
+        if (positions === length) { kept[name] = tensor; continue; }
+        if (tensor.location === "gpu-buffer" || tensor.dims.length !== 4) return null;
+        const data = new tensor.data.constructor(batch * heads * length * size);
+        for (let row = 0; row < batch * heads; row++) {
+          data.set(tensor.data.subarray(row * positions * size, (row * positions + length) * size), row * length * size);
+        }
+        kept[name] = new T.Tensor(tensor.type, data, [batch, heads, length, size]);
+      }
+      return new T.DynamicCache(kept);
+    },
+    async feed(model, cache, ids, start, end) {
+      const inputs = { input_ids: int64(ids.slice(start, end), [1, end - start]), attention_mask: ones(end),
+        past_key_values: cache };
+      if (keepsLast(model)) inputs.num_logits_to_keep = int64([1], []);
+      const outputs = await model.forward(inputs);
+      const present = {};
+      for (const name in outputs) {
+        if (name.startsWith("present")) present[name.replace("present", "past_key_values")] = outputs[name];
+        else if (outputs[name]?.location === "gpu-buffer") outputs[name].dispose();
+      }
+      cache.update(present);
+      return cache;
+    },
+    inputs: (ids) => ({ input_ids: int64(ids, [1, ids.length]), attention_mask: ones(ids.length) }),
+    sequence: (output) => Array.from(output.sequences.data, Number),
+  };
+}
+"""
