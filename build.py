@@ -233,7 +233,8 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
     from models.catalog import load_catalog
     from models.recipe import build_models
 
-    from pagellm.local import DTYPE_PREFERENCE, choose_dtype, download_files
+    from pagellm.dtypes import LOCAL_PREFERENCE, choose_dtype
+    from pagellm.local import download_files
 
     catalog = load_catalog()
     wanted = model_ids or [m.id for m in catalog.models]
@@ -253,7 +254,7 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
                 files[rel] = path.stat().st_size
         # What the engine will fetch on each device (the page starts that download while Python boots);
         # the choice is the engine's own (pagellm.local), so page and worker cannot disagree.
-        fetched = {device: download_files(choose_dtype(device, model.dtypes)) for device in DTYPE_PREFERENCE}
+        fetched = {device: download_files(choose_dtype(device, model.dtypes)) for device in LOCAL_PREFERENCE}
         entries.append({**model.to_dict(), "files": files, "fetched_files": fetched,
                         "download_bytes": sum(files[rel] for rel in fetched["wasm"] if rel in files)})
     default = catalog.default.id if catalog.default.id in built else entries[0]["id"]

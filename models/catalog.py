@@ -18,19 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from pagellm.dtypes import DTYPE_FILES, onnx_path
+
 CATALOG_PATH = Path(__file__).with_name("catalog.toml")
 
-# Transformers.js dtype names -> the file it requests under onnx/.
-DTYPE_FILES = {
-    "fp32": "model.onnx",
-    "fp16": "model_fp16.onnx",
-    "q8": "model_quantized.onnx",
-    "int8": "model_int8.onnx",
-    "uint8": "model_uint8.onnx",
-    "q4": "model_q4.onnx",
-    "q4f16": "model_q4f16.onnx",
-    "bnb4": "model_bnb4.onnx",
-}
 # What the recipe itself can produce (a "folder" source may bring any of DTYPE_FILES).
 PRODUCED_DTYPES = ("fp32", "q8", "q4")
 # Architectures the recipe converts (GGUF and tiny-random); a "folder" may bring other decoder-only models
@@ -113,7 +104,7 @@ class ModelEntry:
     @property
     def onnx_files(self) -> dict[str, str]:
         """dtype -> path of its file inside the model folder, e.g. {"q8": "onnx/model_quantized.onnx"}."""
-        return {d: f"onnx/{DTYPE_FILES[d]}" for d in self.dtypes}
+        return {d: onnx_path(d) for d in self.dtypes}
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "architecture": self.architecture,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .dtypes import DTYPE_FILES, HUB_PREFERENCE, onnx_path
 from .errors import ModelLoadError
 
 # Decoder-only model types Transformers.js 4 runs as AutoModelForCausalLM.
@@ -19,9 +20,6 @@ CAUSAL_LM_TYPES = frozenset({
     "gptj", "granite", "olmo", "olmo2", "stablelm", "smollm3", "mobilellm", "cohere", "falcon", "opt", "bloom",
     "codegen", "starcoder2", "exaone", "helium", "glm", "ernie4_5", "lfm2",
 })
-DTYPE_FILES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "q8": "model_quantized.onnx",
-               "q4": "model_q4.onnx", "q4f16": "model_q4f16.onnx"}
-PREFERENCE = {"wasm": ("q8", "q4", "fp32", "fp16"), "webgpu": ("q4f16", "fp16", "q4", "fp32", "q8")}
 WASM_LIMIT = 4 * 1024**3        # wasm32 can address at most 4 GiB, the session and its buffers included
 CONFIRM_ABOVE = 300_000_000     # downloads larger than this ask the user first
 CONTEXT_FOR_ESTIMATE = 2048
@@ -44,7 +42,9 @@ class Plan:
 
 
 def candidate_files() -> list[str]:
-    return [f"onnx/{name}" for name in DTYPE_FILES.values()]
+    """The ONNX files worth asking a Hub about: one per dtype some device would load."""
+    wanted = {dtype for dtypes in HUB_PREFERENCE.values() for dtype in dtypes}
+    return [onnx_path(dtype) for dtype in DTYPE_FILES if dtype in wanted]
 
 
 def kv_cache_bytes(config: dict, context: int = CONTEXT_FOR_ESTIMATE) -> int:
@@ -72,8 +72,8 @@ def plan_download(config: dict, sizes: dict[str, int], device: str, *, device_me
         raise ModelLoadError(
             f"{name} is a {model_type or 'model of unknown type'!s}, which pagellm cannot chat with: it runs "
             f"decoder-only text models ({', '.join(sorted(list(CAUSAL_LM_TYPES))[:8])}, …).")
-    for dtype in PREFERENCE[device]:
-        file = f"onnx/{DTYPE_FILES[dtype]}"
+    for dtype in HUB_PREFERENCE[device]:
+        file = onnx_path(dtype)
         if file in sizes:
             break
     else:

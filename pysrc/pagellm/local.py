@@ -19,6 +19,7 @@ import json
 import sys
 import time
 
+from .dtypes import choose_dtype, onnx_path
 from .engine import ContextUse, Delta, Final, Progress, ProgressCallback, Reading, ReplyClock
 from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError, ToolLoopError
 from .local_js import ENV_JS, PROMPT_JS, YIELD_EACH_STEP_JS
@@ -30,10 +31,6 @@ from .stops import StopStrings
 from .tools import Tool, ToolResultEvent, calls_in_text, run_calls, template_supports_tools
 
 DEVICES = ("auto", "webgpu", "wasm")
-# Which produced dtype suits each device: int8 MatMulInteger is fast in WASM; WebGPU has no int8
-# matmul kernels but runs 4-bit MatMulNBits natively.
-DTYPE_PREFERENCE = {"wasm": ("q8", "q4", "fp32"), "webgpu": ("q4", "fp32", "q8")}
-DTYPE_FILES = {"fp32": "model.onnx", "q8": "model_quantized.onnx", "q4": "model_q4.onnx"}
 CONFIG_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
 
 
@@ -50,13 +47,6 @@ def choose_device(requested: str, webgpu_available: bool) -> tuple[str, str | No
     return "wasm", None
 
 
-def choose_dtype(device: str, available: list[str] | tuple[str, ...]) -> str:
-    for dtype in DTYPE_PREFERENCE[device]:
-        if dtype in available:
-            return dtype
-    raise ModelLoadError(f"This model has none of the weight files {device} can run ({', '.join(DTYPE_PREFERENCE[device])}).")
-
-
 def generation_options(settings: GenerationSettings) -> dict:
     """Transformers.js `generate()` options for these settings."""
     options = {"max_new_tokens": settings.max_new_tokens, "repetition_penalty": settings.repetition_penalty}
@@ -68,7 +58,7 @@ def generation_options(settings: GenerationSettings) -> dict:
 
 
 def download_files(dtype: str) -> list[str]:
-    return [*CONFIG_FILES, f"onnx/{DTYPE_FILES[dtype]}"]
+    return [*CONFIG_FILES, onnx_path(dtype)]
 
 
 def explain_load_failure(model: str, message: str) -> ModelLoadError:
