@@ -30,8 +30,9 @@ from . import __version__, providers
 from .engine import Delta, Final
 from .errors import AuthError, InputError, PagellmError
 from .messages import Conversation, Message
-from .remote import RemoteEngine, validate_base_url
+from .remote import RemoteEngine
 from .settings import GenerationSettings
+from .urls import validate_base_url
 
 __all__ = ["main", "resolve_key", "build_parser"]
 

@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 from . import providers
 from .errors import (
@@ -31,8 +30,9 @@ from .errors import (
 )
 from .keys import redact
 from .openai_protocol import shorten
+from .urls import host_of
 
-__all__ = ["ErrorContext", "error_from_response", "server_message", "retry_after_seconds", "host_of"]
+__all__ = ["ErrorContext", "error_from_response", "server_message", "retry_after_seconds"]
 
 _CONTEXT_WORDS = re.compile(
     r"context[ _-]?(length|window|size)|maximum context|too many tokens|prompt is too long|"
@@ -40,19 +40,6 @@ _CONTEXT_WORDS = re.compile(
     re.IGNORECASE,
 )
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-
-
-def host_of(url: str) -> str:
-    """``host:port`` of a URL, for messages (the default port is shown too: it is often the mistake)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-        host = parts.hostname or url
-    except ValueError:
-        return url
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{port}" if port else host
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 from .errors import InputError
+from .urls import host_port
 
 __all__ = ["Provider", "PROVIDERS", "get", "guess", "STANDARD_PARAMS"]
 
@@ -227,27 +228,16 @@ def get(provider: "str | Provider") -> Provider:
         raise InputError(f"Unknown provider {provider!r}: use one of {', '.join(PROVIDERS)}.") from None
 
 
-def _host_port(url: str) -> tuple[str, int | None]:
-    try:
-        parts = urlsplit(url)
-        return (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    except ValueError:
-        return "", None
-
-
-_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
-
-
 def guess(base_url: str) -> Provider:
     """The preset a base URL most likely belongs to (for its CORS advice), else ``custom``."""
-    host, port = _host_port(base_url)
+    host, port = host_port(base_url)
     if not host:
         return PROVIDERS["custom"]
     for preset in _PRESETS:
-        if preset.base_url and not preset.local and _host_port(preset.base_url)[0] == host:
+        if preset.base_url and not preset.local and host_port(preset.base_url)[0] == host:
             return preset
     for preset in _PRESETS:
-        if preset.local and _host_port(preset.base_url)[1] == port:
+        if preset.local and host_port(preset.base_url)[1] == port:
             return preset
     return PROVIDERS["custom"]
 
@@ -257,4 +247,4 @@ def same_server(preset: Provider, base_url: str) -> bool:
     if not preset.base_url or preset.local:
         return False
     p, u = urlsplit(preset.base_url), urlsplit(base_url)
-    return (p.scheme, _host_port(preset.base_url)) == (u.scheme, _host_port(base_url))
+    return (p.scheme, host_port(preset.base_url)) == (u.scheme, host_port(base_url))

@@ -16,79 +16,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import AsyncIterator, Iterable
-from urllib.parse import urlsplit
 
 from . import providers
 from .engine import Delta, Final, Progress, ProgressCallback, ReplyClock
 from .errors import AuthError, BadURLError, CancelledError_, ProtocolError, RemoteError, ToolLoopError
 from .keys import mask
 from .messages import Conversation
-from .openai_errors import ErrorContext, error_from_response, host_of
+from .openai_errors import ErrorContext, error_from_response
 from .openai_protocol import ChatStream, chat_request, completion_deltas, encode_json, parse_models, shorten
 from .settings import GenerationSettings
 from .sse import SSEDecoder
 from .tools import Tool, ToolResultEvent, run_calls
 from .transports import Request, Transport, default_transport
+from .urls import host_of, validate_base_url
 
-__all__ = ["RemoteEngine", "ConnectionCheck", "validate_base_url"]
-
-_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
-
-
-def validate_base_url(url: str) -> str:
-    """The base URL in canonical form (no trailing slash), or BadURLError saying what is wrong.
-
-        >>> validate_base_url(" http://localhost:11434/v1/ ")
-        'http://localhost:11434/v1'
-        >>> validate_base_url("localhost:8080/v1")
-        Traceback (most recent call last):
-        ...
-        pagellm.errors.BadURLError: The base URL needs http:// or https:// at the start. Did you mean http://localhost:8080/v1?
-    """
-    text = (url or "").strip()
-    if not text:
-        raise BadURLError("Enter the server's base URL.", hint="For example http://localhost:11434/v1 for Ollama.")
-    if any(ch.isspace() for ch in text):
-        raise BadURLError(f"The base URL {text!r} contains a space.", hint="Remove the spaces (copy the URL again).")
-    match = _SCHEME.match(text)
-    if not match:
-        guess = ("http://" if text.startswith(("localhost", "127.", "0.0.0.0", "[::1]", "192.168.", "10."))
-                 else "https://") + text.lstrip("/:")
-        raise BadURLError("The base URL needs http:// or https:// at the start.", hint=f"Did you mean {guess}?")
-    scheme = match.group(1).lower()
-    if scheme not in ("http", "https"):
-        raise BadURLError(f"The base URL must start with http:// or https://, not {scheme}://.")
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise BadURLError(f"The base URL {text!r} is not valid: {exc}.",
-                          hint="The port must be a number from 1 to 65535.") from None
-    if not parts.hostname:
-        raise BadURLError(f"The base URL {text!r} has no host name.", hint="For example https://api.openai.com/v1.")
-    if parts.username is not None or parts.password is not None:
-        raise BadURLError("The base URL must not contain a user name or password.",
-                          hint="Put the API key in the API key field (or its environment variable), not in the URL.")
-    if parts.query or parts.fragment:
-        raise BadURLError("The base URL must not contain a query (?...) or a fragment (#...).",
-                          hint="Remove everything from the ? or # on.")
-    if port == 0:
-        raise BadURLError("The base URL's port must be a number from 1 to 65535.")
-    path = parts.path.rstrip("/")
-    for suffix in ("/chat/completions", "/completions", "/models"):
-        if path.endswith(suffix):
-            base = path[: -len(suffix)]
-            raise BadURLError(
-                f"The base URL should stop before {suffix}.",
-                hint=f"Use {scheme}://{parts.netloc}{base}",
-            )
-    return f"{scheme}://{parts.netloc}{path}"
-
+__all__ = ["RemoteEngine", "ConnectionCheck"]
 
 @dataclass
 class ConnectionCheck:

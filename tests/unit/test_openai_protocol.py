@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from pagellm import errors
 from pagellm.engine import Delta
-from pagellm.openai_errors import ErrorContext, error_from_response, host_of, retry_after_seconds, server_message
+from pagellm.openai_errors import ErrorContext, error_from_response, retry_after_seconds, server_message
+from pagellm.urls import host_of
 from pagellm.openai_protocol import ChatStream, chat_request, completion_deltas, encode_json, parse_models
 from pagellm.providers import get
 from pagellm.settings import GenerationSettings

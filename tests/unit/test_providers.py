@@ -9,7 +9,7 @@ import pytest
 from pagellm import errors
 from pagellm.openai_protocol import chat_request
 from pagellm.providers import PROVIDERS, STANDARD_PARAMS, Provider, get, guess, same_server
-from pagellm.remote import validate_base_url
+from pagellm.urls import validate_base_url
 from pagellm.settings import GenerationSettings
 
 EXPECTED_IDS = ["openai", "anthropic", "gemini", "qwen", "together", "fireworks", "groq", "huggingface", "ollama",

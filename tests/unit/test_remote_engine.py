@@ -17,9 +17,10 @@ from pagellm.cli import resolve_key
 from pagellm.engine import Delta, Final
 from pagellm.messages import Conversation
 from pagellm.providers import get
-from pagellm.remote import RemoteEngine, validate_base_url
+from pagellm.remote import RemoteEngine
 from pagellm.settings import GenerationSettings
-from pagellm.transports import Request, fetch_failed_error, is_loopback, is_private, mixed_content_error
+from pagellm.transports import Request, fetch_failed_error, mixed_content_error
+from pagellm.urls import is_loopback, is_private, validate_base_url
 from pagellm.transports.httpx_transport import HttpxTransport
 from pagellm.transports.mock import MockResponse, MockTransport
 from tests.fake_openai import FakeOpenAI

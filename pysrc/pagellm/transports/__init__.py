@@ -18,18 +18,17 @@ Also here: pure helpers that build the browser's messages (mixed content, "Faile
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Protocol
-from urllib.parse import urlsplit
 
 from .. import providers
 from ..errors import CORSError, MixedContentError, NetworkError
+from ..urls import host_of, is_loopback, is_private
 
 __all__ = [
     "Request", "Response", "Transport", "default_transport",
-    "is_loopback", "is_private", "mixed_content_error", "fetch_failed_error",
+    "mixed_content_error", "fetch_failed_error",
 ]
 
 
@@ -91,35 +90,6 @@ def default_transport() -> Transport:
 
 # -- pure helpers for the browser's failures -------------------------------------------------
 
-def _host(url: str) -> str:
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
-
-
-def is_loopback(url: str) -> bool:
-    """localhost, *.localhost, 127.0.0.0/8 and ::1: what browsers treat as potentially trustworthy."""
-    host = _host(url)
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def is_private(url: str) -> bool:
-    """A loopback, LAN (RFC 1918, link-local) or .local host."""
-    host = _host(url)
-    if is_loopback(url) or host.endswith(".local"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_private
-    except ValueError:
-        return False
-
-
 def mixed_content_error(page_url: str | None, url: str) -> MixedContentError | None:
     """The error an https page meets calling a plain-http endpoint that is not loopback, else None."""
     if not page_url or not page_url.startswith("https:") or not url.startswith("http:") or is_loopback(url):
@@ -147,8 +117,6 @@ def fetch_failed_error(
     the server answers but not to this page (CORS), False means nothing answers at all (network),
     None means unknown, and the message then names both causes, CORS first.
     """
-    from ..openai_errors import host_of
-
     preset = providers.get(provider) if provider is not None else providers.guess(url)
     if preset.id == "custom":
         preset = providers.guess(url)

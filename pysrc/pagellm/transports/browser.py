@@ -24,7 +24,7 @@ import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-not-found]
 
 from ..errors import CancelledError_, NetworkError, StreamCutError, TimeoutError_
-from ..openai_errors import host_of
+from ..urls import host_of
 from . import Request, fetch_failed_error, mixed_content_error, read_body
 
 __all__ = ["BrowserTransport"]

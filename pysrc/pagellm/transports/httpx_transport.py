@@ -16,13 +16,12 @@ from __future__ import annotations
 import errno
 import socket
 from typing import AsyncIterator
-from urllib.parse import urlsplit
 
 import httpx
 
 from ..errors import BadURLError, CancelledError_, NetworkError, StreamCutError, TimeoutError_
-from ..openai_errors import host_of
-from . import Request, is_loopback, read_body
+from ..urls import host_of, hostname, is_loopback
+from . import Request, read_body
 
 __all__ = ["HttpxTransport", "HttpxResponse"]
 
@@ -39,7 +38,7 @@ def _connect_error(request: Request, exc: Exception) -> NetworkError:
         cause = cause.__cause__ or cause.__context__
     if any(isinstance(c, socket.gaierror) for c in chain) or "Name or service not known" in text \
             or "nodename nor servname" in text or "getaddrinfo" in text or "Temporary failure in name resolution" in text:
-        name = urlsplit(request.url).hostname or host
+        name = hostname(request.url) or host
         return NetworkError(
             f"Could not find the host {name!r} (DNS lookup failed: {text or 'no address'}).",
             hint="Check the spelling of the host in the base URL and your network connection.",
