@@ -78,9 +78,6 @@ class Provider:
     def needs_key(self) -> bool:
         return self.key == "required"
 
-    def accepts(self, setting: str) -> bool:
-        return setting in self.params
-
     def cors_help(self, origin: str | None) -> str:
         return self.cors_fix.replace("{origin}", origin or "this page's origin")
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
-from dataclasses import asdict, dataclass
 from typing import AsyncIterator, Iterable
 
 from . import providers
@@ -34,19 +32,7 @@ from .tools import Tool, ToolResultEvent, run_calls
 from .transports import Request, Transport, default_transport
 from .urls import host_of, validate_base_url
 
-__all__ = ["RemoteEngine", "ConnectionCheck"]
-
-@dataclass
-class ConnectionCheck:
-    """What ``test_connection()`` found: the server's models and how long it took to answer."""
-
-    ok: bool
-    models: list[str]
-    model_listed: bool | None  # is the chosen model in the list (None: no model chosen, or no list)
-    seconds: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["RemoteEngine"]
 
 
 class _Stop(Exception):
@@ -66,7 +52,6 @@ class RemoteEngine:
         connect_timeout: float = 10.0,
         key_source: str = "the API key field",
         headers: dict[str, str] | None = None,
-        check_connection: bool = False,
     ):
         self.provider = providers.get(provider)
         self.raw_base_url = base_url
@@ -80,7 +65,6 @@ class RemoteEngine:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.key_source = key_source
-        self.check_connection = check_connection
         self._extra_headers = dict(headers or {})
         self._transport = transport
         self._active = False
@@ -95,10 +79,6 @@ class RemoteEngine:
     def __repr__(self) -> str:
         return (f"RemoteEngine({self.base_url or self.raw_base_url!r}, {self.model!r}, provider={self.provider.id!r}, "
                 f"api_key={mask(self._api_key) if self._api_key else None!r})")
-
-    @property
-    def has_key(self) -> bool:
-        return self._api_key is not None
 
     @property
     def transport(self) -> Transport:
@@ -183,15 +163,11 @@ class RemoteEngine:
     # -- the Engine interface -----------------------------------------------------------------
 
     async def load(self, progress: ProgressCallback | None = None) -> None:
-        """Check the base URL and key; with ``check_connection``, also that the server answers."""
+        """Check the base URL and the key (sends nothing: the first request shows whether the server answers)."""
         if progress:
             progress(Progress("checking"))
         self._checked_url()
         self._check_key()
-        if self.check_connection:
-            if progress:
-                progress(Progress("connecting"))
-            await self.test_connection()
         self.loaded = True
         if progress:
             progress(Progress("ready", 1, 1))
@@ -341,13 +317,6 @@ class RemoteEngine:
                 f"{host_of(url)} answered GET /models with {what}.",
                 hint="Check that the base URL points to the API (it usually ends with /v1); you can still type a model id.",
             ) from None
-
-    async def test_connection(self) -> ConnectionCheck:
-        """List the models as a connection test; raises the typed error when that fails."""
-        started = time.perf_counter()
-        models = await self.list_models()
-        listed = (self.model in models) if (self.model and models) else None
-        return ConnectionCheck(True, models, listed, round(time.perf_counter() - started, 3))
 
     async def aclose(self) -> None:
         if self._transport is not None:

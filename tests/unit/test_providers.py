@@ -71,7 +71,7 @@ def test_sampling_params_are_data():
     assert get("lmstudio").params["repetition_penalty"] == "repeat_penalty"
     assert get("llamacpp").params["repetition_penalty"] == "repeat_penalty"
     assert get("vllm").params["repetition_penalty"] == "repetition_penalty"
-    assert not get("openai").accepts("top_k") and get("vllm").accepts("top_k")
+    assert "top_k" not in get("openai").params and "top_k" in get("vllm").params
     assert dict(get("custom").params) == dict(STANDARD_PARAMS)
 
 

@@ -111,10 +111,9 @@ def test_key_goes_only_to_the_base_url():
         await engine.load()
         await collect(engine)
         await engine.list_models()
-        await engine.test_connection()
 
     run(use())
-    assert len(transport.requests) == 3
+    assert len(transport.requests) == 2
     assert all(r.url.startswith(BASE + "/") for r in transport.requests)
 
 
@@ -339,14 +338,12 @@ def test_stopping_iteration_early_closes_the_response():
     assert transport.responses[0].closed
 
 
-# -- models, connection test, load ------------------------------------------------------------------------
+# -- models, load ---------------------------------------------------------------------------------------
 
-def test_list_models_and_test_connection():
+def test_list_models():
     transport = MockTransport(lambda r: MockResponse.json({"object": "list", "data": [{"id": "a"}, {"id": "m"}]}))
     engine = RemoteEngine(BASE, "m", transport=transport)
     assert run(engine.list_models()) == ["a", "m"]
-    check = run(engine.test_connection())
-    assert check.ok and check.model_listed is True and check.models == ["a", "m"]
     assert transport.requests[0].method == "GET" and transport.requests[0].url == BASE + "/models"
     assert transport.requests[0].headers["accept"] == "application/json"
 
@@ -363,12 +360,12 @@ def test_list_models_failures(script, kind, words_):
     assert words_ in str(info.value)
 
 
-def test_load_checks_the_url_and_optionally_the_connection():
+def test_load_checks_the_url_and_the_key_without_a_request():
     progress = []
-    transport = MockTransport([MockResponse.json({"data": [{"id": "m"}]})])
-    engine = RemoteEngine(BASE, "m", transport=transport, check_connection=True)
+    transport = MockTransport([])
+    engine = RemoteEngine(BASE, "m", transport=transport)
     run(engine.load(progress.append))
-    assert engine.loaded and [p.stage for p in progress] == ["checking", "connecting", "ready"]
+    assert engine.loaded and [p.stage for p in progress] == ["checking", "ready"] and not transport.requests
     bad = RemoteEngine("localhost:8080/v1", "m", transport=MockTransport([]))  # constructing never raises
     with pytest.raises(errors.BadURLError, match="http://localhost:8080/v1"):
         run(bad.load())
@@ -408,7 +405,7 @@ def test_good_urls_are_normalised():
 
 def test_repr_masks_the_key():
     engine = RemoteEngine(BASE, "m", api_key=KEY)
-    assert KEY not in repr(engine) and "sk-…ghij" in repr(engine) and engine.has_key
+    assert KEY not in repr(engine) and "sk-…ghij" in repr(engine)
 
 
 # -- the httpx transport against the loopback fake server -----------------------------------------------
