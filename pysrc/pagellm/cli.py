@@ -12,8 +12,8 @@ branches untouched. Without a prompt, a reply that was cut (stopped, or at the t
 The key comes from the environment, never from the command line: ``--api-key-env NAME`` names the
 variable; otherwise the provider's own variable (``OPENAI_API_KEY``, ...) is used, but only when the
 base URL is that provider's own server, then ``PAGELLM_API_KEY``. The reply goes to stdout as it
-streams; errors go to stderr as one line, and the exit status says which kind (see ``errors.py``:
-2 bad input or URL, 4 network/server/protocol, 5 key, 130 stopped with Ctrl-C).
+streams; errors go to stderr as one line, and the exit status says which kind (``EXIT_STATUS``:
+2 bad input or URL, 3 local engine or tool, 4 network/server/protocol, 5 key, 130 stopped with Ctrl-C).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import signal
 import sys
 from typing import Mapping
 
-from . import __version__, providers
+from . import __version__, errors, providers
 from .engine import Delta, Final
 from .errors import AuthError, InputError, PagellmError
 from .messages import Conversation, Message
@@ -34,10 +34,30 @@ from .remote import RemoteEngine
 from .settings import GenerationSettings
 from .urls import validate_base_url
 
-__all__ = ["main", "resolve_key", "build_parser"]
+__all__ = ["main", "resolve_key", "build_parser", "exit_status", "EXIT_STATUS"]
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FALLBACK_ENV = "PAGELLM_API_KEY"
+
+# Error type -> the process's exit status; an error takes the entry of its nearest listed base class.
+EXIT_STATUS: Mapping[type, int] = {
+    errors.PagellmError: 1,
+    errors.InputError: 2,
+    errors.BadURLError: 2,
+    errors.ModelLoadError: 3,
+    errors.DeviceError: 3,
+    errors.GenerationError: 3,
+    errors.SiteError: 3,
+    errors.ToolError: 3,
+    errors.RemoteError: 4,
+    errors.AuthError: 5,
+    errors.Cancelled: 130,
+}
+
+
+def exit_status(err: PagellmError) -> int:
+    """The exit status for an error: 2 bad input, 3 local engine or tool, 4 remote, 5 key refused, 130 stopped."""
+    return next(EXIT_STATUS[cls] for cls in type(err).__mro__ if cls in EXIT_STATUS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_run(args, sys.stdout, sys.stderr))
     except PagellmError as err:
         sys.stderr.write(_error_line(err) + "\n")
-        return err.exit_status
+        return exit_status(err)
     except (KeyboardInterrupt, asyncio.CancelledError):
         sys.stderr.write("\npagellm: stopped\n")
         return 130

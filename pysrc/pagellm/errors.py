@@ -1,7 +1,8 @@
 """One error type per cause a user can meet, each with a message that says what to do.
 
-Every error carries a stable ``code`` (for the UI, tests and the CLI's exit status) and a
-human message. Messages never contain API keys.
+Every error carries a stable ``code`` (for the page and the tests; the CLI maps the type to its exit
+status) and a human message. Messages never contain API keys. An error a server answered with also
+carries that answer as data: ``status``, ``host`` and ``server_message`` (see ``openai_errors``).
 
     >>> try:
     ...     raise SettingsError("temperature", "must be between 0 and 2, got 5")
@@ -17,7 +18,6 @@ class PagellmError(Exception):
     """Base of every error pagellm raises on purpose."""
 
     code = "error"
-    exit_status = 1
 
     def __init__(self, message: str, *, hint: str | None = None):
         super().__init__(message)
@@ -37,7 +37,6 @@ class InputError(PagellmError):
     """Something the user typed or passed cannot be used as it is."""
 
     code = "bad_input"
-    exit_status = 2
 
 
 class SettingsError(InputError):
@@ -62,42 +61,47 @@ class ModelLoadError(PagellmError):
     """A model could not be loaded (missing file, unsupported model, out of memory)."""
 
     code = "model_load"
-    exit_status = 3
 
 
 class DeviceError(PagellmError):
     """The requested compute device is not available."""
 
     code = "device"
-    exit_status = 3
 
 
 class GenerationError(PagellmError):
     """The engine failed while producing a reply."""
 
     code = "generation"
-    exit_status = 3
 
 
 class SiteError(PagellmError):
     """The site that serves pagellm's files (runtime, models) cannot be found or read."""
 
     code = "site"
-    exit_status = 3
 
 
 # -- remote engine --------------------------------------------------------------------------
 
 class RemoteError(PagellmError):
-    """Base of the errors met while talking to an OpenAI-compatible endpoint."""
+    """Base of the errors met while talking to an OpenAI-compatible endpoint.
+
+    ``status`` is the HTTP status the server answered with, ``host`` the server (``host:port``) and
+    ``server_message`` its own words (redacted); each is None when the error did not come from an answer.
+    """
 
     code = "remote"
-    exit_status = 4
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None,
+                 host: str | None = None, server_message: str | None = None):
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.host = host
+        self.server_message = server_message
 
 
 class BadURLError(RemoteError):
     code = "bad_url"
-    exit_status = 2
 
 
 class NetworkError(RemoteError):
@@ -118,7 +122,9 @@ class MixedContentError(NetworkError):
     code = "mixed_content"
 
 
-class TimeoutError_(NetworkError):
+class RequestTimeoutError(NetworkError):
+    """The server sent nothing for too long, or a proxy in front of it gave up (408, 504, 524)."""
+
     code = "timeout"
 
 
@@ -126,7 +132,6 @@ class AuthError(RemoteError):
     """401/403: the key is missing, wrong, or not allowed to use this model."""
 
     code = "auth"
-    exit_status = 5
 
 
 class NotFoundError(RemoteError):
@@ -140,8 +145,8 @@ class RateLimitError(RemoteError):
 
     code = "rate_limit"
 
-    def __init__(self, message: str, *, hint: str | None = None, retry_after: float | None = None):
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, retry_after: float | None = None, **details):
+        super().__init__(message, **details)
         self.retry_after = retry_after
 
 
@@ -175,11 +180,10 @@ class StreamCutError(RemoteError):
     code = "stream_cut"
 
 
-class CancelledError_(PagellmError):
+class Cancelled(PagellmError):
     """The user stopped the reply. Not a failure: the partial reply is kept."""
 
     code = "cancelled"
-    exit_status = 130
 
 
 # -- tools and structured output ------------------------------------------------------------
@@ -188,7 +192,6 @@ class ToolError(PagellmError):
     """A tool call the model made could not be carried out; the model is told why."""
 
     code = "tool"
-    exit_status = 3
 
 
 class UnknownToolError(ToolError):

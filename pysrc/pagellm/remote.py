@@ -21,7 +21,7 @@ from typing import AsyncIterator, Iterable
 
 from . import providers
 from .engine import Delta, Final, Progress, ProgressCallback, ReplyClock
-from .errors import AuthError, BadURLError, CancelledError_, ProtocolError, RemoteError, ToolLoopError
+from .errors import AuthError, BadURLError, Cancelled, ProtocolError, RemoteError, ToolLoopError
 from .keys import mask
 from .messages import Conversation
 from .openai_errors import ErrorContext, error_from_response
@@ -128,7 +128,7 @@ class RemoteEngine:
             if self._cancelled and task is not None and task.uncancel() == 0:
                 raise _Stop from None
             raise
-        except CancelledError_:
+        except Cancelled:
             raise _Stop from None
         finally:
             self._waiting = False

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from pagellm import errors
+from pagellm.cli import exit_status
 from pagellm.engine import Delta, Final
 from pagellm.messages import Conversation
 from pagellm.remote import RemoteEngine
@@ -114,7 +115,7 @@ def test_wrong_key_gives_the_401_message(llama_server_with_key):
         asyncio.run(collect(engine_for(llama_server_with_key, api_key=wrong), ask("Hi")))
     message = str(info.value)
     assert f"127.0.0.1:{llama_server_with_key.port} rejected the API key (HTTP 401): Invalid API key" in message
-    assert wrong not in message and info.value.exit_status == 5
+    assert wrong not in message and exit_status(info.value) == 5
 
 
 def test_missing_key_gives_the_401_message(llama_server_with_key):

@@ -12,14 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pagellm import errors
+from pagellm.cli import exit_status
 from pagellm.engine import Delta
 from pagellm.openai_errors import ErrorContext, error_from_response, retry_after_seconds, server_message
-from pagellm.urls import host_of
 from pagellm.openai_protocol import ChatStream, chat_request, completion_deltas, encode_json, parse_models
 from pagellm.providers import get
 from pagellm.settings import GenerationSettings
 from pagellm.sse import ServerSentEvent as E
 from pagellm.sse import iter_events
+from pagellm.urls import host_of
 
 WIRE = Path(__file__).resolve().parent.parent / "data" / "wire"
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
@@ -282,7 +283,7 @@ def err(status, body=b"", headers=None, ctx=CTX):
 
 def test_401_with_a_key_names_where_the_key_comes_from():
     e = err(401, b'{"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}')
-    assert isinstance(e, errors.AuthError) and e.exit_status == 5
+    assert isinstance(e, errors.AuthError) and exit_status(e) == 5
     assert "rejected the API key" in str(e) and "OPENAI_API_KEY" in str(e) and "api.example.com:443" in str(e)
 
 
@@ -379,8 +380,8 @@ def test_422_fastapi_validation_detail():
     (500, errors.ServerError, "failed (HTTP 500)"),
     (502, errors.ServerError, "failed (HTTP 502)"),
     (503, errors.ServerError, "unavailable"),
-    (504, errors.TimeoutError_, "gave up"),
-    (408, errors.TimeoutError_, "gave up"),
+    (504, errors.RequestTimeoutError, "gave up"),
+    (408, errors.RequestTimeoutError, "gave up"),
     (405, errors.BadRequestError, "rejected"),
     (301, errors.BadURLError, "redirects"),
 ])
@@ -411,6 +412,20 @@ def test_every_error_has_a_hint():
     for status in (301, 400, 401, 403, 404, 405, 408, 413, 422, 429, 500, 502, 503, 504):
         e = err(status, b"{}")
         assert e.hint, status
+
+
+@pytest.mark.parametrize("status", [301, 400, 401, 403, 404, 408, 413, 418, 422, 429, 500, 503, 504, 524, 600])
+def test_every_status_error_carries_the_answer_as_data(status):
+    err = error_from_response(status, b'{"error": {"message": "no"}}', {}, CTX)
+    assert isinstance(err, errors.RemoteError) and f"HTTP {status}" in err.message
+    assert (err.status, err.host, err.server_message) == (status, "api.example.com:443", "no")
+
+
+def test_exit_status_follows_the_error_type():
+    assert exit_status(errors.BadURLError("x")) == 2 and exit_status(errors.SettingsError("f", "x")) == 2
+    assert exit_status(errors.RequestTimeoutError("x")) == 4 and exit_status(errors.AuthError("x")) == 5
+    assert exit_status(errors.SchemaError("x")) == 3 and exit_status(errors.Cancelled("x")) == 130
+    assert exit_status(errors.PagellmError("x")) == 1
 
 
 def test_host_of():

@@ -12,17 +12,17 @@ import httpx
 import pytest
 
 from pagellm import errors
+from pagellm.cli import exit_status, resolve_key
 from pagellm.cli import main as cli_main
-from pagellm.cli import resolve_key
 from pagellm.engine import Delta, Final
 from pagellm.messages import Conversation
 from pagellm.providers import get
 from pagellm.remote import RemoteEngine
 from pagellm.settings import GenerationSettings
 from pagellm.transports import Request, fetch_failed_error, mixed_content_error
-from pagellm.urls import is_loopback, is_private, validate_base_url
 from pagellm.transports.httpx_transport import HttpxTransport
 from pagellm.transports.mock import MockResponse, MockTransport
+from pagellm.urls import is_loopback, is_private, validate_base_url
 from tests.fake_openai import FakeOpenAI
 
 BASE = "http://test.local:8000/v1"
@@ -393,7 +393,7 @@ def test_bad_urls_say_what_is_wrong(url, words_):
     with pytest.raises(errors.BadURLError) as info:
         validate_base_url(url)
     assert words_ in str(info.value)
-    assert info.value.exit_status == 2
+    assert exit_status(info.value) == 2
     assert "sk-secret" not in str(info.value)
 
 
@@ -478,7 +478,7 @@ def test_httpx_refused_port_names_host_and_port():
     with pytest.raises(errors.NetworkError) as info:
         run(collect_and_close(RemoteEngine(f"http://127.0.0.1:{port}/v1", "m", transport=HttpxTransport())))
     assert f"127.0.0.1:{port}" in str(info.value) and "refused" in str(info.value)
-    assert type(info.value) is errors.NetworkError and info.value.exit_status == 4
+    assert type(info.value) is errors.NetworkError and exit_status(info.value) == 4
 
 
 def test_httpx_unknown_host():
@@ -488,7 +488,7 @@ def test_httpx_unknown_host():
 
 def test_httpx_read_timeout_mid_stream(fake):
     engine = http_engine(fake, "slow-500", timeout=0.2)
-    with pytest.raises(errors.TimeoutError_, match="sent nothing for 0.2 s"):
+    with pytest.raises(errors.RequestTimeoutError, match="sent nothing for 0.2 s"):
         run(collect_and_close(engine))
 
 
@@ -838,8 +838,8 @@ def test_pyodide_failures(pyodide_results):
     assert r["status-429"]["error"] == "RateLimitError" and "Try again in 7 s" in r["status-429"]["message"]
     assert r["html"]["error"] == "ProtocolError"
     assert r["refused"]["error"] == "NetworkError" and "127.0.0.1:9" in r["refused"]["message"]
-    assert r["timeout"]["error"] == "TimeoutError_" and "0.2 s" in r["timeout"]["message"]
-    assert r["header-timeout"]["error"] == "TimeoutError_"
+    assert r["timeout"]["error"] == "RequestTimeoutError" and "0.2 s" in r["timeout"]["message"]
+    assert r["header-timeout"]["error"] == "RequestTimeoutError"
     assert r["mixed"]["error"] == "MixedContentError"
 
 

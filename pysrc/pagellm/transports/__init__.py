@@ -8,10 +8,10 @@
         await response.aclose()
 
 A transport turns failures to reach the server into typed errors (``NetworkError``,
-``TimeoutError_``, ``CORSError``, ``MixedContentError``; ``StreamCutError`` when the body breaks off)
+``RequestTimeoutError``, ``CORSError``, ``MixedContentError``; ``StreamCutError`` when the body breaks off)
 and reports HTTP statuses as they are: mapping a 4xx/5xx to an error is the caller's job.
 ``Response.abort()`` may be called from another task to stop a body being read; the pending read
-then raises ``CancelledError_`` (or the reading task is cancelled by the engine).
+then raises ``Cancelled`` (or the reading task is cancelled by the engine).
 
 Also here: pure helpers that build the browser's messages (mixed content, "Failed to fetch").
 """
@@ -56,7 +56,7 @@ class Response(Protocol):
         """The whole body (at most ``limit`` bytes are kept)."""
 
     def abort(self) -> None:
-        """Stop the transfer now (from any task); a pending read fails with ``CancelledError_``."""
+        """Stop the transfer now (from any task); a pending read fails with ``Cancelled``."""
 
     async def aclose(self) -> None:
         """Release the connection; safe to call twice."""

@@ -11,7 +11,7 @@ Before sending, an https page calling a plain-http host that is not loopback fai
 "Failed to fetch" is told apart with a ``no-cors`` probe of the same URL: if that gets through the
 server is up and refused this page (``CORSError`` with the server's fix), otherwise ``NetworkError``
 (in a cross-origin isolated page the probe cannot tell, and the ``CORSError`` names both causes).
-Timeouts abort the request (no byte for ``timeout`` seconds) and raise ``TimeoutError_``.
+Timeouts abort the request (no byte for ``timeout`` seconds) and raise ``RequestTimeoutError``.
 
 Only this module imports ``js`` and ``pyodide``.
 """
@@ -23,7 +23,7 @@ from typing import AsyncIterator
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-not-found]
 
-from ..errors import CancelledError_, NetworkError, StreamCutError, TimeoutError_
+from ..errors import Cancelled, NetworkError, RequestTimeoutError, StreamCutError
 from ..urls import host_of
 from . import Request, fetch_failed_error, mixed_content_error, read_body
 
@@ -105,9 +105,9 @@ class BrowserResponse:
     def _failure(self, exc: BaseException):
         host = host_of(self._request.url)
         if self._abort.reason == "cancel":
-            return CancelledError_("The request was cancelled.")
+            return Cancelled("The request was cancelled.")
         if self._abort.reason == "timeout":
-            return TimeoutError_(
+            return RequestTimeoutError(
                 f"{host} sent nothing for {self._request.timeout:g} s in the middle of the reply.",
                 hint="The server may be stuck or overloaded; the text so far is kept. Try again.",
             )
@@ -215,9 +215,9 @@ class BrowserTransport:
             abort.destroy()
             host = host_of(request.url)
             if reason == "cancel":
-                raise CancelledError_("The request was cancelled.") from None
+                raise Cancelled("The request was cancelled.") from None
             if reason == "timeout":
-                raise TimeoutError_(
+                raise RequestTimeoutError(
                     f"No answer from {host} within {max(request.connect_timeout, request.timeout):g} s.",
                     hint="Check the host and port in the base URL; the server may also be busy.",
                 ) from None

@@ -8,7 +8,7 @@
 
 Failures become typed errors that name ``host:port``: DNS -> NetworkError ("could not resolve"),
 refused -> NetworkError ("nothing is listening"), TLS -> NetworkError, connect/read timeouts ->
-TimeoutError_, a body that breaks off -> StreamCutError.
+RequestTimeoutError, a body that breaks off -> StreamCutError.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import AsyncIterator
 
 import httpx
 
-from ..errors import BadURLError, CancelledError_, NetworkError, StreamCutError, TimeoutError_
+from ..errors import BadURLError, Cancelled, NetworkError, RequestTimeoutError, StreamCutError
 from ..urls import host_of, hostname, is_loopback
 from . import Request, read_body
 
@@ -74,23 +74,23 @@ class HttpxResponse:
         try:
             async for chunk in self._response.aiter_bytes():
                 if self._aborted:
-                    raise CancelledError_("The request was cancelled.")
+                    raise Cancelled("The request was cancelled.")
                 if chunk:
                     yield chunk
         except httpx.ReadTimeout:
-            raise TimeoutError_(
+            raise RequestTimeoutError(
                 f"{host} sent nothing for {self._request.timeout:g} s in the middle of the reply.",
                 hint="The server may be stuck or overloaded; the text so far is kept. Try again.",
             ) from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.NetworkError) as exc:
             if self._aborted:
-                raise CancelledError_("The request was cancelled.") from None
+                raise Cancelled("The request was cancelled.") from None
             raise StreamCutError(
                 f"The connection to {host} broke off in the middle of the reply ({exc or type(exc).__name__}).",
                 hint="The server may have stopped or crashed; the text so far is kept. Try again.",
             ) from None
         except httpx.StreamClosed:
-            raise CancelledError_("The request was cancelled.") from None
+            raise Cancelled("The request was cancelled.") from None
 
     async def read(self, limit: int = 1 << 20) -> bytes:
         return await read_body(self.chunks(), limit)
@@ -134,12 +134,12 @@ class HttpxTransport:
             )
             response = await client.send(built, stream=True)
         except httpx.ConnectTimeout:
-            raise TimeoutError_(
+            raise RequestTimeoutError(
                 f"No answer from {host} within {request.connect_timeout:g} s while connecting.",
                 hint="Check the host and port in the base URL, and that a firewall does not drop the traffic.",
             ) from None
         except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
-            raise TimeoutError_(
+            raise RequestTimeoutError(
                 f"{host} accepted the connection but did not answer within {request.timeout:g} s.",
                 hint="The server may be busy (loading a model, or working on another request): try again.",
             ) from None

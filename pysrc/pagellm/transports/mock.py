@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterable
 
-from ..errors import CancelledError_
+from ..errors import Cancelled
 from . import Request, read_body
 
 __all__ = ["MockTransport", "MockResponse", "sse_bytes"]
@@ -85,7 +85,7 @@ class _Opened:
             if self._script.delay:
                 await asyncio.sleep(self._script.delay)
             if self.aborted:
-                raise CancelledError_("The request was cancelled.")
+                raise Cancelled("The request was cancelled.")
             yield chunk
         if self._script.error_after is not None:
             raise self._script.error_after
