@@ -2,6 +2,10 @@
 
     >>> GenerationSettings.from_dict({"temperature": 0, "max_new_tokens": 32}).greedy
     True
+    >>> BOUNDS["temperature"]
+    Bound(low=0.0, high=2.0, step=0.1, kind=<class 'float'>)
+    >>> form_bounds()["max_new_tokens"]
+    {'min': 1, 'max': 32768, 'step': 1, 'default': 256}
     >>> GenerationSettings.from_dict({"temprature": 1})
     Traceback (most recent call last):
     ...
@@ -12,16 +16,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import NamedTuple
 
 from .errors import SettingsError
 
-# (low, high) inclusive bounds, and the number type each field takes.
-_BOUNDS = {
-    "temperature": (0.0, 2.0, float),
-    "top_p": (0.0, 1.0, float),
-    "top_k": (0, 1000, int),
-    "max_new_tokens": (1, 32768, int),
-    "repetition_penalty": (0.5, 2.0, float),
+__all__ = ["GenerationSettings", "BOUNDS", "Bound", "MAX_STOP_STRINGS", "form_bounds"]
+
+
+class Bound(NamedTuple):
+    """A numeric setting's inclusive range, the step a form offers, and the number type it takes."""
+
+    low: float
+    high: float
+    step: float
+    kind: type
+
+
+BOUNDS: dict[str, Bound] = {
+    "temperature": Bound(0.0, 2.0, 0.1, float),
+    "top_p": Bound(0.0, 1.0, 0.05, float),
+    "top_k": Bound(0, 1000, 1, int),
+    "max_new_tokens": Bound(1, 32768, 1, int),
+    "repetition_penalty": Bound(0.5, 2.0, 0.05, float),
 }
 MAX_STOP_STRINGS = 8
 
@@ -37,7 +53,7 @@ class GenerationSettings:
     seed: int | None = None
 
     def __post_init__(self):
-        for name, (low, high, kind) in _BOUNDS.items():
+        for name, (low, high, _, kind) in BOUNDS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise SettingsError(name, f"must be a number, got {value!r}")
@@ -64,7 +80,7 @@ class GenerationSettings:
         for name in data:
             if name not in known:
                 raise SettingsError(name, f"is not a setting: use one of {', '.join(known)}")
-        for name, (_, _, kind) in _BOUNDS.items():  # accept numbers typed into a form as text
+        for name, (_, _, _, kind) in BOUNDS.items():  # accept numbers typed into a form as text
             if isinstance(data.get(name), str):
                 try:
                     data[name] = kind(float(data[name])) if kind is int and float(data[name]).is_integer() else float(data[name])
@@ -81,3 +97,10 @@ class GenerationSettings:
         data = asdict(self)
         data["stop"] = list(self.stop)
         return data
+
+
+def form_bounds() -> dict[str, dict]:
+    """Each numeric setting's ``min``, ``max``, ``step`` and ``default``, as the page's form takes them (JSON)."""
+    defaults = GenerationSettings()
+    return {name: {"min": b.low, "max": b.high, "step": b.step, "default": getattr(defaults, name)}
+            for name, b in BOUNDS.items()}
