@@ -386,26 +386,30 @@ def write_service_worker(dist: Path, manifest: dict) -> None:
     template = (ROOT / "web" / "sw.js").read_text()
     if "__PAGELLM_BUILD__" not in template:
         raise BuildError("web/sw.js lost its __PAGELLM_BUILD__ placeholder.")
-    build_info = json.dumps({"id": build_id, "files": files}, separators=(",", ":"))
+    sys.path.insert(0, str(ROOT / "pysrc"))
+    from pagellm.site_headers import for_service_worker
+
+    # BUILD.isolation and BUILD.types: the headers and MIME types the worker adds (pagellm.site_headers).
+    build_info = json.dumps({"id": build_id, "files": files, **for_service_worker()}, separators=(",", ":"))
     (dist / "sw.js").write_text(template.replace("__PAGELLM_BUILD__", build_info))
 
 
 # -- serving ----------------------------------------------------------------------------------
 
 def make_server(root: Path, port: int = 0, *, isolate: bool = True, prefix: str = "/", host: str = "127.0.0.1"):
-    """A threaded static server for dist/: right MIME types, optional COOP/COEP, optional sub-path."""
+    """A threaded static server for dist/: MIME types and COOP/COEP (optional) from pagellm.site_headers,
+    optional sub-path."""
     import functools
     import http.server
+
+    sys.path.insert(0, str(ROOT / "pysrc"))
+    from pagellm.site_headers import ISOLATION_HEADERS, MIME_TYPES
 
     prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
 
     class Handler(http.server.SimpleHTTPRequestHandler):
-        extensions_map = {
-            **http.server.SimpleHTTPRequestHandler.extensions_map,
-            ".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript",
-            ".json": "application/json", ".whl": "application/octet-stream", ".onnx": "application/octet-stream",
-            ".zip": "application/zip", ".toml": "text/plain", ".py": "text/plain",
-        }
+        extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                          **{f".{ext}": kind for ext, kind in MIME_TYPES.items()}}
 
         def translate_path(self, path):
             path = path.split("?", 1)[0].split("#", 1)[0]
@@ -415,11 +419,8 @@ def make_server(root: Path, port: int = 0, *, isolate: bool = True, prefix: str 
 
         def end_headers(self):
             if isolate:
-                self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-                # credentialless, not require-corp: cross-isolated all the same, and a no-cors probe of a
-                # remote endpoint still gets through (how a CORS refusal is told from a dead host).
-                self.send_header("Cross-Origin-Embedder-Policy", "credentialless")
-                self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+                for name, value in ISOLATION_HEADERS.items():
+                    self.send_header(name, value)
             self.send_header("Cache-Control", "no-cache")
             super().end_headers()
 
