@@ -6,6 +6,16 @@
     async for event in engine.stream(conversation, GenerationSettings(max_new_tokens=64)):
         print(event.text if isinstance(event, Delta) else event, end="")
 
+With a scripted transport (``transports.mock``), the same calls run without a server:
+
+    >>> import asyncio
+    >>> from pagellm.transports.mock import MockResponse, MockTransport
+    >>> replies = MockTransport([MockResponse.json({"object": "list", "data": [{"id": "llama3.2"}]})])
+    >>> asyncio.run(RemoteEngine("http://localhost:11434/v1/", "llama3.2", transport=replies).list_models())
+    ['llama3.2']
+    >>> RemoteEngine("localhost:11434/v1").base_url is None       # a bad URL is reported by load() and stream()
+    True
+
 It implements the same interface as the local engine (``load``, ``stream``, ``cancel``). A failure
 raises one typed error (see ``errors.py``) after the deltas already received; the error carries that
 text as ``partial_text``. ``cancel()`` ends the stream with ``Final(finish_reason="cancelled")``.

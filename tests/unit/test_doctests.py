@@ -7,7 +7,7 @@ import pytest
 
 MODULES = ["errors", "messages", "settings", "stops", "transfer", "sse", "keys", "providers", "openai_protocol", "prefill",
            "tools", "schema", "structured", "hub",
-           "fit"]
+           "fit", "dtypes", "urls", "site_headers", "site", "openai_errors", "remote", "notebook", "page_tools"]
 
 
 @pytest.mark.parametrize("name", MODULES)
