@@ -36,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 import drivers  # noqa: E402
 from drivers import MARKS_JS, Contender, new_context, pagellm_send, pagellm_url, set_field, wait_state  # noqa: E402
+from harness import CHROMIUM_ARGS, DEFAULT_MODEL, find_gguf, loadavg, machine  # noqa: E402
+from pagellm.dtypes import onnx_path  # noqa: E402
 
-DEFAULT_MODEL = "smollm2-135m-instruct"
 REPLY_TOKENS = 24
 # Plain prose, cut to the token counts the runs need (any text reads at the same speed).
 PROSE = ("The lighthouse keeper rose before dawn, climbed the iron stairs and trimmed the wick. He polished the "
@@ -252,7 +253,7 @@ def run(browser, base: str, *, model: str, gguf: Path | None, runs: int, lengths
         say=print, only: str | None = None) -> tuple[list[dict], dict]:
     texts = Texts(model)
     guard = drivers.Guard()
-    onnx_file = ROOT / "models" / "build" / model / "onnx" / "model_quantized.onnx"
+    onnx_file = ROOT / "models" / "build" / model / onnx_path("q8")
     contenders = {
         "pagellm": lambda: run_pagellm(browser, base, guard, model, texts, lengths, turns),
         "tjs": lambda: run_js_page(browser, base, guard, model, texts, lengths, turns, "tjs"),
@@ -304,27 +305,26 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dist", type=Path, default=ROOT / "dist")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
-    import run as bench_run
     from webroot import BenchSite
 
     lengths = [int(n) for n in args.lengths.split(",")]
-    gguf, _ = bench_run.find_gguf(argparse.Namespace(gguf=None, model=args.model))
+    gguf, _ = find_gguf(argparse.Namespace(gguf=None, model=args.model))
     site = BenchSite.create(args.dist, [args.model], REPLY_TOKENS, gguf=gguf, q4=False)
     server, base = site.serve()
-    before = bench_run.loadavg()
+    before = loadavg()
     started = time.monotonic()
     from playwright.sync_api import sync_playwright
 
     try:
         with sync_playwright() as pw:
             chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-            browser = pw.chromium.launch(executable_path=chromium, args=bench_run.CHROMIUM_ARGS, headless=True)
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
             try:
                 records, summary = run(browser, base, model=args.model, gguf=gguf, runs=args.runs, lengths=lengths,
                                        turns=args.turns, only=args.only)
-                meta = {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": bench_run.machine(),
+                meta = {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine(),
                         "browser": f"Chromium {browser.version} (headless)", "model": args.model, "runs": args.runs,
-                        "loadavg_before": before, "loadavg_after": bench_run.loadavg(),
+                        "loadavg_before": before, "loadavg_after": loadavg(),
                         "elapsed_min": round((time.monotonic() - started) / 60, 1),
                         "command": "python bench/long_context.py " + " ".join(argv)}
             finally:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import drivers
 from drivers import Contender
+from harness import CHROMIUM_ARGS, find_gguf, loadavg, say
 
 CATEGORIES = ["disabled-by-default-v8.cpu_profiler", "blink.user_timing", "__metadata"]
 PROFILED = [
@@ -223,7 +224,6 @@ def render(results: dict, labels: dict, meta: dict) -> str:
 def main(args) -> int:
     from playwright.sync_api import sync_playwright
 
-    from run import CHROMIUM_ARGS, find_gguf, loadavg, say
     from webroot import BenchSite
 
     chosen = [c for c in PROFILED if not args.only or re.search(args.only, c.key)]

@@ -52,11 +52,10 @@ sys.path.insert(0, str(ROOT))
 import drivers  # noqa: E402
 import report  # noqa: E402
 from drivers import Contender  # noqa: E402
+from harness import CHROMIUM_ARGS, DEFAULT_MODEL, find_gguf, loadavg, machine, say  # noqa: E402
+from pagellm.dtypes import onnx_path  # noqa: E402
 from webroot import BenchSite, SiteError  # noqa: E402
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-default-apps"]
-DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
 def model_quality(model_id: str) -> dict:
@@ -67,9 +66,8 @@ def model_quality(model_id: str) -> dict:
         return {}
     report_data = json.loads(path.read_text(encoding="utf-8"))
     sizes = {rel: f["bytes"] for rel, f in report_data.get("files", {}).items()}
-    files = {"q8": "onnx/model_quantized.onnx", "q4": "onnx/model_q4.onnx"}
     return {dtype: {"agreement": r.get("agreement"), "agreement_one_pass": r.get("agreement_one_pass"),
-                    "answer": r.get("answer"), "bytes": sizes.get(files.get(dtype, ""))}
+                    "answer": r.get("answer"), "bytes": sizes.get(onnx_path(dtype))}
             for dtype, r in report_data.get("check", {}).get("dtypes", {}).items() if dtype in files}
 
 
@@ -138,43 +136,6 @@ def selected(args) -> list[Contender]:
             continue
         chosen.append(c)
     return chosen
-
-
-def find_gguf(args) -> tuple[Path | None, str]:
-    if args.gguf:
-        return args.gguf, args.gguf.name
-    from models.recipe import source_path
-
-    for model in (args.model, DEFAULT_MODEL):
-        try:
-            path = source_path(model, log=lambda *_: None)
-            return path, f"{path.name}" + ("" if model == args.model else f" (the {model} GGUF)")
-        except Exception:  # noqa: BLE001 - a generated model has no GGUF: fall back to the default's
-            continue
-    return None, "none"
-
-
-def machine() -> str:
-    name = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name or 'CPU'}, {os.cpu_count()} cores"
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
 
 
 def brief(result: dict) -> str:
