@@ -283,6 +283,26 @@ def write_providers(dist: Path) -> None:
     (dist / "providers.json").write_text(json.dumps([p.to_dict() for p in PROVIDERS.values()], indent=1))
 
 
+def write_page_modules(dist: Path) -> None:
+    """The page's JavaScript that Python owns: the protocol's kinds and fields (pagellm.protocol), and
+    the facts the page shares with the package (dtype files)."""
+    sys.path.insert(0, str(ROOT / "pysrc"))
+    from pagellm import protocol
+    from pagellm.dtypes import DTYPE_FILES
+
+    (dist / "protocol.js").write_text(protocol.javascript())
+    (dist / "facts.js").write_text("// Written by build.py from the pagellm package: edit it there, not here.\n"
+                                   f"export const DTYPE_FILES = Object.freeze({json.dumps(DTYPE_FILES)});\n")
+
+
+# The page's own modules (the worker-side engine-env.js and sandbox-worker.js are not): index.html
+# preloads each with its integrity hash.
+def page_modules(dist: Path) -> list[str]:
+    skip = {"sw.js", "sandbox-worker.js", "engine-env.js"}
+    own = sorted(p.name for p in dist.glob("*.js") if p.name not in skip and (ROOT / "web" / p.name).exists())
+    return own + ["protocol.js", "facts.js", "vendor/marked.esm.js", "vendor/purify.es.mjs"]
+
+
 def write_manifest(dist: Path) -> dict:
     """Every served file with its size and sha256 (hashes cached by size and mtime)."""
     cache_file = CACHE / "hash-cache.json"
@@ -321,6 +341,7 @@ def build(model_ids: list[str] | None = None) -> Path:
     for path in web.rglob("*"):
         if path.is_file() and path.name != "sw.js":
             shutil.copy2(path, DIST / path.relative_to(web))
+    write_page_modules(DIST)
     write_index(DIST)
     config = json.loads((web / "pyscript.json").read_text())
     config["files"] = {f"./{write_python_archive(DIST, wheels).relative_to(DIST).as_posix()}": "./site/*"}
@@ -367,7 +388,7 @@ def write_index(dist: Path) -> None:
     policy = "; ".join(f"{name} {value}" for name, value in CSP.items())
     html = html.replace("<meta charset=\"utf-8\">",
                         f"<meta charset=\"utf-8\">\n  <meta http-equiv=\"Content-Security-Policy\" content=\"{policy}\">", 1)
-    for rel in ("app.js", "store.js", "search.js", "sandbox.js", "vendor/marked.esm.js", "vendor/purify.es.mjs", "app.css"):
+    for rel in (*page_modules(dist), "app.css"):
         target = f'href="./{rel}"' if rel.endswith(".css") else f'src="./{rel}"'
         preload = f'<link rel="modulepreload" href="./{rel}">'
         if target in html:

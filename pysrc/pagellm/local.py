@@ -100,6 +100,7 @@ def ort_build_for(device: str, loaded: str | None) -> tuple[str, str, str | None
 
 
 _transformers = None
+_engine_js = None
 
 
 async def import_transformers(site_url: str):
@@ -111,6 +112,16 @@ async def import_transformers(site_url: str):
         module = await import_transformers_js(site_url + "vendor/transformers.min.js")
         _transformers = module.js_obj
     return _transformers
+
+
+async def import_engine_js(site_url: str):
+    """web/engine-env.js, the engine's JavaScript (once per page)."""
+    global _engine_js
+    if _engine_js is None:
+        from pyodide.code import run_js
+
+        _engine_js = await run_js("(url) => import(url)")(site_url + "engine-env.js")
+    return _engine_js
 
 
 async def webgpu_adapter_info() -> dict | None:
@@ -144,7 +155,8 @@ class LocalEngine:
     def __init__(self, model: str, *, site_url: str | None = None, device: str = "auto", dtype: str | None = None,
                  threads: int | None = None,
                  dtypes: tuple[str, ...] = ("q8", "q4", "fp32"), file_sizes: dict | None = None,
-                 context_length: int = 2048, name: str | None = None, source: dict | None = None):
+                 context_length: int = 2048, name: str | None = None, source: dict | None = None,
+                 files: dict | None = None):
         if device not in DEVICES:
             raise DeviceError(f"Unknown device {device!r}: use one of {', '.join(DEVICES)}.")
         self.model_id = model
@@ -158,6 +170,7 @@ class LocalEngine:
         self.threads = threads
         self.dtypes = tuple(dtypes)
         self.file_sizes = file_sizes or {}
+        self.files = dict(files or {})  # site path -> Blob/File served instead of fetched (prefetched, a folder)
         self.context_length = context_length
         self.device: str | None = None
         self.dtype: str | None = None
@@ -179,7 +192,6 @@ class LocalEngine:
         if sys.platform != "emscripten":
             raise DeviceError("LocalEngine runs inside a browser page (Pyodide). On CPython use RemoteEngine.")
         from pyodide.ffi import create_proxy, to_js
-        from pyodide.code import run_js
         import js
 
         started = time.perf_counter()
@@ -187,6 +199,7 @@ class LocalEngine:
         self.site_url = self.site_url or page_base_url()
         report(Progress("Loading Transformers.js"))
         T = await import_transformers(self.site_url)
+        engine_js = await import_engine_js(self.site_url)
 
         adapter = await webgpu_adapter_info() if self.requested_device != "wasm" else None
         self.device, self.notice = choose_device(self.requested_device, adapter is not None)
@@ -216,8 +229,12 @@ class LocalEngine:
 
         operators = set()
         self._proxies = [create_proxy(on_bytes), create_proxy(on_failure), create_proxy(lambda op: operators.add(str(op)))]
-        env = run_js(ENV_JS)(T, self.site_url, *self._proxies[:2], to_js(self.source, dict_converter=js.Object.fromEntries),
-                              build, self._proxies[2])
+        files = to_js(self.files, dict_converter=js.Map.new)
+        inputs = {"T": T, "base": self.site_url, "source": to_js(self.source, dict_converter=js.Object.fromEntries),
+                  "ortBuild": build, "files": files, "onBytes": self._proxies[0], "onFailure": self._proxies[1],
+                  "onOperator": self._proxies[2]}
+        env = engine_js.configureEnv(to_js(inputs, dict_converter=js.Object.fromEntries))
+        self._engine_js = engine_js
         self._fetch_failed = failed
         self._set_threads(env, js)
         try:
@@ -229,9 +246,8 @@ class LocalEngine:
             self.device, self.dtype = "wasm", self.requested_dtype or choose_dtype("wasm", self.dtypes)
             await self._load_weights(T, to_js, js, report)
         finally:
-            prefetched = getattr(js.globalThis, "pagellmPrefetched", None)
-            if prefetched is not None:  # files this load did not use (another device's weights): let them go
-                prefetched.clear()
+            files.clear()  # what this load did not use (another device's weights): let it go
+            self.files = {}
             report(Progress("Ready", 1, 1))
         if self.device == "wasm" and "GroupQueryAttention" in operators:
             self._add_notice(SLOW_ATTENTION_NOTICE)
@@ -261,10 +277,8 @@ class LocalEngine:
             report(Progress("Preparing the model (ONNX Runtime session)"))
             _ort_loaded = _ort_loaded or self._ort_build  # the first session loads ONNX Runtime's module
             self._model = await self._unless_fetch_failed(T.AutoModelForCausalLM.from_pretrained(self.model_id, options))
-            from pyodide.code import run_js
-
-            run_js(YIELD_EACH_STEP_JS)(self._model)
-            self._prompt_js = run_js(PROMPT_JS)(T)
+            self._engine_js.yieldEachStep(self._model)
+            self._prompt_js = self._engine_js.promptOps(T)
             self.forget_cache()
         except ModelLoadError:
             raise

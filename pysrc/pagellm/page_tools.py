@@ -1,10 +1,9 @@
 """Tools whose work happens in the page: the worker hands each call to the page and awaits its answer.
 
 The page shows the call, asks the user's approval and runs the code in its Python sandbox
-(web/sandbox.js); Python only sees the result. A call is posted as
-``{"type": "tool-call", "id", "name", "arguments"}`` and answered with
-``{"type": "tool-result", "id", "ok", "output"}``; ``ok`` false (denied, stopped) makes the call fail,
-which the model is told.
+(web/sandbox.js); Python only sees the result. A call is posted as a ``protocol.RunTool`` and
+answered with a ``protocol.ToolOutput``; ``ok`` false (denied, stopped) makes the call fail, which the
+model is told.
 
     >>> import asyncio
     >>> posted = []
@@ -14,9 +13,9 @@ which the model is told.
     >>> async def demo():
     ...     call = asyncio.ensure_future(tools.offered(["run_python"])[0].call('{"code": "print(42)"}'))
     ...     await asyncio.sleep(0)
-    ...     tools.resolve({"id": posted[-1]["id"], "ok": True, "output": "42"})
+    ...     tools.resolve(ToolOutput(call=posted[-1].call, ok=True, output="42"))
     ...     return await call
-    >>> asyncio.run(demo()), posted[-1]["arguments"]
+    >>> asyncio.run(demo()), posted[-1].arguments
     ('42', {'code': 'print(42)'})
 """
 
@@ -26,6 +25,7 @@ import asyncio
 from typing import Callable
 
 from .errors import InputError, ToolFailedError
+from .protocol import RunTool, ToolOutput
 from .tools import Tool, tool
 
 
@@ -37,8 +37,8 @@ class PageToolRefused(ToolFailedError):
 
 
 class PageTools:
-    def __init__(self, post: Callable[[dict], None]):
-        self.post = post
+    def __init__(self, emit: Callable[[RunTool], None]):
+        self.emit = emit
         self.pending: dict[str, asyncio.Future] = {}
         self.count = 0
 
@@ -68,7 +68,7 @@ class PageTools:
         call_id = f"page-call-{self.count}"
         future = asyncio.get_running_loop().create_future()
         self.pending[call_id] = future
-        self.post({"type": "tool-call", "id": call_id, "name": name, "arguments": arguments})
+        self.emit(RunTool(call=call_id, name=name, arguments=arguments))
         try:
             ok, output = await future
         finally:
@@ -77,10 +77,10 @@ class PageTools:
             raise PageToolRefused(output)
         return output
 
-    def resolve(self, message: dict) -> None:
-        future = self.pending.get(message.get("id"))
+    def resolve(self, result: ToolOutput) -> None:
+        future = self.pending.get(result.call)
         if future is not None and not future.done():
-            future.set_result((bool(message.get("ok")), str(message.get("output") or "")))
+            future.set_result((bool(result.ok), str(result.output or "")))
 
     def cancel_all(self, reason: str) -> None:
         """Answer every call still waiting for the page (the reply was stopped)."""

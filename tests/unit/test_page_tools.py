@@ -41,22 +41,22 @@ class ToolEngine:
 
 
 def send(tools, kind="remote"):
-    return {"type": "send", "text": "Compute", "conversation": {"messages": []}, "settings": {},
+    return {"v": 1, "id": "r1", "kind": "send", "text": "Compute", "conversation": {"messages": []}, "settings": {},
             "backend": {"kind": kind, "base_url": "http://x/v1"}, "tools": tools}
 
 
 async def drive(answer):
     """Send with the tool on; answer the page's tool-call with `answer` (a dict or None to never answer)."""
     events, engine = [], ToolEngine()
-    app = WorkerApp(post=events.append, make_local=None, make_remote=lambda backend: engine)
+    app = WorkerApp(post=lambda e: e["kind"] == "end" or events.append(e), make_local=None, make_remote=lambda backend: engine)
     task = asyncio.ensure_future(app.handle(send(["run_python"])))
     for _ in range(50):
         await asyncio.sleep(0)
-        calls = [e for e in events if e["type"] == "tool-call"]
+        calls = [e for e in events if e["kind"] == "run-tool"]
         if calls:
             break
     assert calls, events
-    await app.handle({"type": "tool-result", "id": calls[0]["id"], **answer})
+    await app.handle({"v": 1, "id": "r2", "kind": "tool-output", "call": calls[0]["call"], **answer})
     await task
     return events, engine, calls[0]
 
@@ -66,7 +66,7 @@ def test_a_call_goes_to_the_page_and_its_result_is_saved_with_the_reply():
     assert engine.offered == ["run_python"]
     assert call["name"] == "run_python" and call["arguments"] == {"code": "print(6 * 7)"}
     done = events[-1]
-    assert done["type"] == "done", events
+    assert done["kind"] == "done", events
     reply = done["conversation"]["messages"][-1]
     assert reply["content"] == "Result: 42\n"
     assert reply["meta"]["tools"] == [{"id": "call_1", "name": "run_python", "arguments": '{"code": "print(6 * 7)"}',
@@ -82,9 +82,9 @@ def test_a_denied_call_is_a_failed_tool_the_model_is_told_about():
 def test_stop_answers_a_call_still_waiting_for_approval():
     async def go():
         events, engine = [], ToolEngine()
-        app = WorkerApp(post=events.append, make_local=None, make_remote=lambda backend: engine)
+        app = WorkerApp(post=lambda e: e["kind"] == "end" or events.append(e), make_local=None, make_remote=lambda backend: engine)
         task = asyncio.ensure_future(app.handle(send(["run_python"])))
-        while not any(e["type"] == "tool-call" for e in events):
+        while not any(e["kind"] == "run-tool" for e in events):
             await asyncio.sleep(0)
         app.stop()
         await asyncio.wait_for(task, 5)
@@ -95,13 +95,13 @@ def test_stop_answers_a_call_still_waiting_for_approval():
 
 def test_tools_go_only_to_remote_engines_and_unknown_ones_are_refused():
     events, engine = [], ToolEngine()
-    app = WorkerApp(post=events.append, make_local=None, make_remote=lambda backend: engine)
+    app = WorkerApp(post=lambda e: e["kind"] == "end" or events.append(e), make_local=None, make_remote=lambda backend: engine)
     asyncio.run(app.handle(send(["shell"])))
-    assert events[-1]["type"] == "error" and "shell" in events[-1]["message"] and "run_python" in events[-1]["message"]
+    assert events[-1]["kind"] == "error" and "shell" in events[-1]["message"] and "run_python" in events[-1]["message"]
     app.local = ToolEngine()
     asyncio.run(app.handle(send(["run_python"], kind="local")))
     assert app.tools == [] and app.local.offered == []
-    assert not any(e["type"] == "tool-call" for e in events)
+    assert not any(e["kind"] == "run-tool" for e in events)
 
 
 def test_doctests():

@@ -38,15 +38,27 @@ class ScriptedEngine:
 
 
 def make_app(engine):
+    """The app and the events it posts; each request's closing ``end`` is checked and left out."""
     events = []
-    app = WorkerApp(post=events.append, make_local=lambda entry, device, url, threads=None: engine, make_remote=lambda b: engine)
+
+    def post(event):
+        assert event["id"] == "r1", event  # every event answers the request that caused it
+        if event["kind"] != "end":
+            events.append(event)
+    app = WorkerApp(post=post, make_local=lambda entry, device, url, threads=None, files=None: engine,
+                    make_remote=lambda b: engine)
     return app, events
+
+
+def req(message):
+    """A page request in the protocol's form, from {"type": kind, ...}."""
+    return {"v": 1, "id": "r1", **{("kind" if key == "type" else key): value for key, value in message.items()}}
 
 
 def run(app, *messages):
     async def go():
         for message in messages:
-            await app.handle(message)
+            await app.handle(req(message))
     asyncio.run(go())
 
 
@@ -58,7 +70,7 @@ def send(text="Hi", **extra):
 def test_load_then_send_streams_and_returns_the_conversation():
     app, events = make_app(ScriptedEngine())
     run(app, {"type": "init", "base": "http://x/", "catalog": CATALOG}, {"type": "load", "model": "tiny"}, send())
-    kinds = [e["type"] for e in events]
+    kinds = [e["kind"] for e in events]
     assert kinds == ["ready", "progress", "loaded", "accepted", "delta", "delta", "done"]
     assert events[1]["fraction"] == 0.5
     done = events[-1]
@@ -69,7 +81,7 @@ def test_load_then_send_streams_and_returns_the_conversation():
 def test_send_before_load_is_a_clear_error_and_loses_nothing():
     app, events = make_app(ScriptedEngine())
     run(app, {"type": "init", "catalog": CATALOG}, send())
-    assert events[-1]["type"] == "error" and "not loaded yet" in events[-1]["message"]
+    assert events[-1]["kind"] == "error" and "not loaded yet" in events[-1]["message"]
 
 
 def test_bad_settings_name_the_field_before_anything_is_sent():
@@ -77,15 +89,15 @@ def test_bad_settings_name_the_field_before_anything_is_sent():
     run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "tiny"},
         send(settings={"temperature": "9"}))
     error = events[-1]
-    assert error["type"] == "error" and error["field"] == "temperature"
-    assert "accepted" not in [e["type"] for e in events]
+    assert error["kind"] == "error" and error["setting"] == "temperature"
+    assert "accepted" not in [e["kind"] for e in events]
 
 
 def test_an_engine_failure_keeps_the_partial_reply_marked():
     app, events = make_app(ScriptedEngine(pieces=("Par", "tial", "x"), fail_after=2))
     run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "tiny"}, send())
     error = events[-1]
-    assert error["type"] == "error" and error["code"] == "network"
+    assert error["kind"] == "error" and error["code"] == "network"
     reply = error["conversation"]["messages"][-1]
     assert reply["content"] == "Partial" and reply["status"] == "error" and reply["meta"]["error"]
 
@@ -95,12 +107,12 @@ def test_stop_while_streaming_keeps_the_reply_marked_stopped():
     app, events = make_app(engine)
 
     async def go():
-        await app.handle({"type": "init", "catalog": CATALOG})
-        await app.handle({"type": "load", "model": "tiny"})
-        task = asyncio.ensure_future(app.handle(send()))
-        while not any(e["type"] == "delta" for e in events):
+        await app.handle(req({"type": "init", "catalog": CATALOG}))
+        await app.handle(req({"type": "load", "model": "tiny"}))
+        task = asyncio.ensure_future(app.handle(req(send())))
+        while not any(e["kind"] == "delta" for e in events):
             await asyncio.sleep(0)
-        await app.handle({"type": "stop"})
+        await app.handle(req({"type": "stop"}))
         await task
     asyncio.run(go())
     done = events[-1]
@@ -124,7 +136,7 @@ def test_regenerate_answers_again_beside_the_old_reply():
 def test_unknown_model_and_unknown_request():
     app, events = make_app(ScriptedEngine())
     run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "nope"}, {"type": "dance"})
-    assert "Unknown model 'nope'" in events[-2]["message"] and events[-2]["stage"] == "load"
+    assert "Unknown model 'nope'" in events[-2]["message"]
     assert "Unknown request" in events[-1]["message"]
 
 
@@ -164,10 +176,10 @@ class LongPromptEngine(ScriptedEngine):
 def test_reading_progress_and_context_use_reach_the_page_before_the_reply():
     app, events = make_app(LongPromptEngine())
     run(app, {"type": "init", "base": "http://x/", "catalog": CATALOG}, {"type": "load", "model": "tiny"}, send())
-    kinds = [e["type"] for e in events]
+    kinds = [e["kind"] for e in events]
     assert kinds.index("context") < kinds.index("reading") < kinds.index("delta") < kinds.index("done")
-    assert [e["done"] for e in events if e["type"] == "reading"] == [0, 32, 64]
-    context = next(e for e in events if e["type"] == "context")
+    assert [e["done"] for e in events if e["kind"] == "reading"] == [0, 32, 64]
+    context = next(e for e in events if e["kind"] == "context")
     assert (context["used"], context["limit"], context["left_out"]) == (2, 2048, 2)
 
 
@@ -177,16 +189,17 @@ def test_a_summary_shrinks_the_transcript_until_it_fits_the_context():
     chat = {"messages": [{"role": "user", "content": "word " * 2000}, {"role": "assistant", "content": "ok"}]}
     run(app, {"type": "init", "base": "http://x/", "catalog": CATALOG}, {"type": "load", "model": "tiny"},
         {"type": "summarize", "conversation": chat, "settings": {}, "backend": {"kind": "local"}})
-    assert [e["text"] for e in events if e["type"] == "summary"] == ["Hello"]
+    summary = events[-1]["conversation"]
+    assert summary["system_prompt"].endswith("Summary of an earlier chat:\nHello") and summary["messages"] == []
     assert engine.requests[0] > 1500 >= engine.requests[-1], engine.requests
-    assert not [e for e in events if e["type"] == "error"]
+    assert not [e for e in events if e["kind"] == "error"]
 
 
 def test_a_chat_with_nothing_in_it_cannot_be_summarized():
     app, events = make_app(ScriptedEngine())
     run(app, {"type": "init", "base": "http://x/", "catalog": CATALOG}, {"type": "load", "model": "tiny"},
         {"type": "summarize", "conversation": {"messages": []}, "settings": {}, "backend": {"kind": "local"}})
-    assert "nothing to summarize" in next(e for e in events if e["type"] == "error")["message"]
+    assert "nothing to summarize" in next(e for e in events if e["kind"] == "error")["message"]
 
 
 def ready_app(engine):
@@ -196,7 +209,8 @@ def ready_app(engine):
 
 
 def intent(kind, conversation, **extra):
-    return {"type": kind, "conversation": conversation, "settings": {}, "backend": {"kind": "local"}, **extra}
+    turn = {"settings": {}, "backend": {"kind": "local"}} if kind in ("send", "edit", "regenerate", "continue") else {}
+    return {"type": kind, "conversation": conversation, **turn, **extra}
 
 
 def test_edit_answers_the_new_branch_and_keeps_the_old_one():
@@ -205,14 +219,14 @@ def test_edit_answers_the_new_branch_and_keeps_the_old_one():
     chat = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
     run(app, intent("edit", chat, message_id="m1", text="Q2"))
     assert engine.seen == [{"role": "user", "content": "Q2"}]
-    accepted = next(e for e in events if e["type"] == "accepted")
+    accepted = next(e for e in events if e["kind"] == "accepted")
     assert accepted["conversation"]["messages"][-1]["status"] == "interrupted"  # saved as such until done
     done = events[-1]["conversation"]
     assert [m["content"] for m in done["messages"]] == ["Q", "A", "Q2", "Hello"]
     assert [(v["index"], v["count"]) for v in done["view"]] == [(2, 2), (1, 1)]
     run(app, intent("switch", done, message_id=done["view"][0]["id"], step=-1))
     changed = events[-1]
-    assert changed["type"] == "changed" and [v["id"] for v in changed["conversation"]["view"]] == ["m1", "m2"]
+    assert changed["kind"] == "changed" and [v["id"] for v in changed["conversation"]["view"]] == ["m1", "m2"]
 
 
 def test_continue_carries_a_stopped_reply_on_from_its_text():
@@ -223,7 +237,7 @@ def test_continue_carries_a_stopped_reply_on_from_its_text():
     assert engine.seen[-1] == {"role": "assistant", "content": "Once"}
     reply = events[-1]["conversation"]["messages"][-1]
     assert reply["content"] == "Once upon a time" and reply["status"] == "complete"
-    assert [e["text"] for e in events if e["type"] == "delta"] == [" upon", " a time"]
+    assert [e["text"] for e in events if e["kind"] == "delta"] == [" upon", " a time"]
 
 
 def test_a_refused_intent_changes_nothing_and_says_why():
@@ -231,10 +245,10 @@ def test_a_refused_intent_changes_nothing_and_says_why():
     chat = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
     run(app, intent("continue", chat, message_id="m2"), intent("delete", chat, message_id="m9"),
         intent("edit", chat, message_id="m1", text="  "))
-    errors = [e for e in events if e["type"] == "error"]
+    errors = [e for e in events if e["kind"] == "error"]
     assert [("complete" in errors[0]["message"]), ("no message 'm9'" in errors[1]["message"]),
             ("cannot be empty" in errors[2]["message"])] == [True, True, True]
-    assert "accepted" not in [e["type"] for e in events]
+    assert "accepted" not in [e["kind"] for e in events]
 
 
 def test_delete_and_open_at_a_message_found_by_search():
@@ -260,3 +274,38 @@ def test_import_merges_with_the_saved_chats():
     imported = events[-1]
     assert imported["unchanged"] == 1 and imported["copies"] == 1
     assert [c["id"] != "same" for c in imported["conversations"]] == [True]
+
+
+def test_rename_and_system_prompt_are_python_intents():
+    app, events = make_app(ScriptedEngine())
+    chat = {"id": "c1", "messages": [{"role": "user", "content": "Q"}]}
+    run(app, intent("rename", chat, title="  Trip   plans "))
+    renamed = events[-1]["conversation"]
+    assert (renamed["id"], renamed["title"], len(renamed["messages"])) == ("c1", "Trip plans", 1)
+    run(app, intent("set-system-prompt", renamed, text="Be brief."))
+    assert events[-1]["conversation"]["system_prompt"] == "Be brief." and events[-1]["conversation"]["title"] == "Trip plans"
+    run(app, intent("set-system-prompt", {"system_prompt": "Old", "messages": []}, text="New"))
+    fresh = events[-1]["conversation"]  # an empty chat gets its id and saved form from Python
+    assert fresh["messages"] == [] and fresh["system_prompt"] == "New" and fresh["id"] and fresh["version"] == 2
+    run(app, intent("rename", chat, title="   "), intent("rename", chat, title="x" * 201))
+    assert ["cannot be empty" in events[-2]["message"], "at most 200" in events[-1]["message"]] == [True, True]
+
+
+def test_a_long_reply_is_checkpointed_for_the_page_to_save(monkeypatch):
+    import pagellm.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "CHECKPOINT_SECONDS", -1)  # every delta
+    app, events = make_app(ScriptedEngine(pieces=("a", "b", "c")))
+    run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "tiny"}, send())
+    saved = [e["conversation"]["messages"][-1] for e in events if e["kind"] == "checkpoint"]
+    assert [(m["content"], m["status"]) for m in saved] == [("a", "interrupted"), ("ab", "interrupted"), ("abc", "interrupted")]
+    assert events[-1]["conversation"]["messages"][-1]["content"] == "abc"
+
+
+def test_every_request_ends_and_a_bad_one_is_refused_by_the_protocol():
+    posted = []
+    app = WorkerApp(post=posted.append, make_local=None, make_remote=None)
+    asyncio.run(app.handle({"v": 1, "id": "a", "kind": "send", "txt": "Hi"}))
+    asyncio.run(app.handle({"v": 0, "id": "b", "kind": "init"}))
+    assert [(e["id"], e["kind"]) for e in posted] == [("a", "error"), ("a", "end"), ("b", "error"), ("b", "end")]
+    assert "txt" in posted[0]["message"] and "reload the page" in posted[2]["message"]

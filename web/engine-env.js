@@ -1,13 +1,13 @@
-"""The JavaScript the local engine runs in the page (Pyodide's run_js), each a function of its inputs."""
+// The JavaScript the local engine (pysrc/pagellm/local.py) runs inside the worker, each a function of
+// its inputs: Transformers.js's env, a yield per decoding step, and the key/value cache operations.
 
-# Configures Transformers.js's env on the real JS object (transformers_js_py's wrapper hands out
-# copies). Fetches are resolved against the site base, because inside a worker
-# relative URLs do not resolve; bytes are counted here so progress needs no extra probing request.
-# An ONNX file lists its nodes before its weights, so its operators show in the first megabytes: the
-# engine is told when a graph uses GroupQueryAttention (slow on long prompts in WebAssembly). The bytes
-# searched are a node's op_type field (tag 0x22, length 19), not a tensor that merely carries the name.
-ENV_JS = r"""
-(T, base, onBytes, onFailure, source, ortBuild, onOperator) => {
+// Configures Transformers.js's env on the real JS object (transformers_js_py's wrapper hands out
+// copies). Fetches are resolved against the site base, because inside a worker relative URLs do not
+// resolve; bytes are counted here so progress needs no extra probing request. An ONNX file lists its
+// nodes before its weights, so its operators show in the first megabytes: the engine is told when a
+// graph uses GroupQueryAttention (slow on long prompts in WebAssembly). The bytes searched are a node's
+// op_type field (tag 0x22, length 19), not a tensor that merely carries the name.
+export function configureEnv({ T, base, source, ortBuild, files, onBytes, onFailure, onOperator }) {
   const env = T.env;
   const hub = source.kind === "hub";
   env.allowLocalModels = !hub;
@@ -45,22 +45,17 @@ ENV_JS = r"""
     });
     return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
-  // A model from this computer: its files were handed to the worker as File objects.
-  const folder = globalThis.pagellmFolder;
   env.fetch = async (url, init) => {
     const text = String(url);
-    if (folder && text.startsWith("/models/local-folder/")) {
-      const file = folder.get(text.slice("/models/local-folder/".length));
-      return file ? counted(new Response(file), text) : new Response("not in the chosen folder", { status: 404 });
-    }
-    // The page downloaded this file while Python started (app.js, startPrefetch): serve it once.
+    // A file the engine was handed (site path -> Blob or File): one the page downloaded while Python
+    // started (served once), or one of a model folder from this computer.
     const path = text.startsWith("/") ? text.slice(1) : text;
-    const prefetched = globalThis.pagellmPrefetched?.get(path);
-    if (prefetched) {
-      globalThis.pagellmPrefetched.delete(path);
-      const headers = { "Content-Length": String(prefetched.size) };
-      return counted(new Response(prefetched, { status: 200, headers }), text);
+    const file = files.get(path);
+    if (file) {
+      if (!path.startsWith("models/local-folder/")) files.delete(path);
+      return counted(new Response(file, { status: 200, headers: { "Content-Length": String(file.size) } }), text);
     }
+    if (path.startsWith("models/local-folder/")) return new Response("not in the chosen folder", { status: 404 });
     const response = await fetch(resolve(url), init);
     // Transformers.js would parse an error page as a model: say what the server (or the service
     // worker's integrity check) said instead. 404 stays for Transformers.js to report as missing.
@@ -77,13 +72,11 @@ ENV_JS = r"""
   env.useCustomCache = false;
   return env;
 }
-"""
 
-# Transformers.js's generate() loop only awaits work that resolves as microtasks on WebAssembly,
-# so a worker would not see the page's messages (stop) until the reply ends. Yielding one macrotask
-# per decoding step (a MessageChannel round trip: no timer clamping) lets them in.
-YIELD_EACH_STEP_JS = r"""
-(model) => {
+// Transformers.js's generate() loop only awaits work that resolves as microtasks on WebAssembly, so a
+// worker would not see the page's messages (stop) until the reply ends. Yielding one macrotask per
+// decoding step (a MessageChannel round trip: no timer clamping) lets them in.
+export function yieldEachStep(model) {
   const channel = new MessageChannel();
   const waiting = [];
   channel.port1.onmessage = () => waiting.shift()?.();
@@ -91,12 +84,10 @@ YIELD_EACH_STEP_JS = r"""
   const forward = model.forward.bind(model);
   model.forward = async (inputs) => { const outputs = await forward(inputs); await nextTask(); return outputs; };
 }
-"""
 
-# The key/value cache between turns (a Transformers.js DynamicCache) and the chunked prompt. Feeding a
-# graph that declares num_logits_to_keep 1 computes the vocabulary head for the last position only.
-PROMPT_JS = r"""
-(T) => {
+// The key/value cache between turns (a Transformers.js DynamicCache) and the chunked prompt. Feeding a
+// graph that declares num_logits_to_keep 1 computes the vocabulary head for the last position only.
+export function promptOps(T) {
   const int64 = (values, dims) => new T.Tensor("int64", BigInt64Array.from(values, BigInt), dims);
   const ones = (n) => new T.Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]);
   const keepsLast = (model) => (model.sessions.model ?? model.sessions.decoder_model_merged)
@@ -140,4 +131,3 @@ PROMPT_JS = r"""
     sequence: (output) => Array.from(output.sequences.data, Number),
   };
 }
-"""

@@ -1,0 +1,228 @@
+// What the user asks for, sent to Python as protocol requests, and the events that answer them: a
+// reply streaming into its place, a changed conversation, a loaded model.
+import { $, formatBytes, params, settingFields, ui } from "./dom.js";
+import { state } from "./state.js";
+import { backendConfig, readSettingsForm, saveSettings } from "./settings-form.js";
+import { clearError, setPageState, settledState, showContext, showError, showProgress, showStats } from "./status.js";
+import { fillContent, renderConversation, scrollToEnd } from "./render.js";
+import { renderChatList, saveConversation, showConversation } from "./chats.js";
+import { toolCall, toolsFor } from "./sandbox.js";
+import { takePrefetched } from "./prefetch.js";
+import { keepLoadedModel } from "./offline.js";
+
+// Intents that end in a reply (send, edit, regenerate, continue): Python changes the conversation and
+// streams the answer; the page only says what the user did.
+export async function generate(kind, extra = {}) {
+  if (state.busy || ui.send.disabled) return;
+  clearError();
+  state.busy = true;
+  state.sending = kind;
+  setPageState("generating");
+  const backend = backendConfig();
+  const request = { conversation: state.conversation, settings: readSettingsForm(), backend, tools: toolsFor(backend), ...extra };
+  for await (const event of state.client.send(kind, request)) await onReplyEvent[event.kind]?.(event);
+}
+
+const onReplyEvent = {
+  // Python took the request: the conversation holds the reply being written (empty, or the cut reply
+  // being continued), which streams into its place.
+  async accepted(event) {
+    if (state.sending === "send") ui.prompt.value = "";
+    state.editDraft = null;
+    await showConversation(event.conversation);
+    const item = ui.messages.querySelector(`[data-message-id="${CSS.escape(event.reply)}"]`);
+    const reply = state.conversation.messages.find((m) => m.id === event.reply);
+    item.dataset.streaming = "true";
+    item.dataset.status = "complete";
+    item.querySelector(".message-actions").replaceChildren();
+    state.streaming = { id: event.reply, item, text: reply.content, reasoning: "", frame: 0, updates: 0 };
+    scrollToEnd();
+  },
+  // The reply so far, saved so that a reload mid-reply shows what came.
+  checkpoint(event) { saveConversation(event.conversation); },
+  context(event) { showContext(event); },
+  reading(event) {
+    const s = state.streaming;
+    if (!s) return;
+    const numbers = new Intl.NumberFormat();
+    s.item.querySelector(".content").replaceChildren(Object.assign(document.createElement("span"), {
+      className: "reading", textContent: `Reading ${numbers.format(event.done)} / ${numbers.format(event.total)} tokens…`,
+    }));
+    s.item.dataset.reading = `${event.done}/${event.total}`;
+  },
+  delta(event) {
+    const s = state.streaming;
+    if (!s) return;
+    if (!s.text && !s.reasoning) performance.mark("pagellm:first-token");
+    if (event.part === "reasoning") s.reasoning += event.text; else s.text += event.text;
+    if (!s.frame) {
+      s.frame = requestAnimationFrame(() => {
+        s.frame = 0;
+        s.updates += 1;
+        s.item.dataset.updates = s.updates;
+        fillContent(s.item, { content: s.text, meta: { reasoning: s.reasoning } });
+        scrollToEnd();
+      });
+    }
+  },
+  // The model called a page tool: approval and the sandbox run happen here, the output goes back to Python.
+  async "run-tool"(event) {
+    const result = await toolCall(event, { item: state.streaming?.item, conversationId: state.conversation.id });
+    state.client.post("tool-output", { call: event.call, ok: result.ok, output: result.output });
+  },
+  async done(event) {
+    performance.mark("pagellm:reply-done");
+    await finishReply(event.conversation);
+    showStats(event.final);
+    if (state.context && event.final) {
+      showContext({ ...state.context, used: state.context.used + event.final.completion_tokens });
+    }
+  },
+  async error(event) {
+    showErrorEvent(event);
+    await finishReply(event.conversation ?? state.conversation);
+  },
+};
+
+export function showErrorEvent(event) {
+  showError(event.message);
+  if (event.setting) settingFields[event.setting]?.setAttribute("aria-invalid", "true");
+}
+
+async function finishReply(conversation) {
+  if (state.streaming?.frame) cancelAnimationFrame(state.streaming.frame);
+  // How many times the streamed reply was redrawn: tests read it to see that text really streamed.
+  if (state.streaming) ui.stats.dataset.updates = state.streaming.updates;
+  state.streaming = null;
+  state.busy = false;
+  await showConversation(conversation);
+  setPageState(settledState());
+  const next = state.afterReply;
+  state.afterReply = null;
+  next?.();
+}
+
+export function send() {
+  if (ui.send.disabled) return;
+  generate("send", { text: ui.prompt.value });
+}
+
+export function stop() {
+  if (state.busy) state.client.post("stop");
+}
+
+// Intents without a model (switch a branch, delete, rename, the system prompt): answered by `changed`.
+export async function branchIntent(kind, extra) {
+  if (state.busy) return showError("Stop the reply in progress first.");
+  if (!state.pythonReady) return showError("Python is still starting: try again in a moment.");
+  clearError();
+  for await (const event of state.client.send(kind, { conversation: state.conversation, ...extra })) {
+    if (event.kind === "changed") await showConversation(event.conversation, { focus: event.focus, use: false });
+    if (event.kind === "error") showErrorEvent(event);
+  }
+}
+
+// A new chat that starts from a summary of this one, written by the model in use.
+export async function summaryChat() {
+  if (state.busy || ui.send.disabled) return;
+  clearError();
+  state.busy = true;
+  setPageState("generating");
+  showProgress(null, "Writing a summary of this chat…");
+  const request = { conversation: state.conversation, settings: readSettingsForm(), backend: backendConfig() };
+  for await (const event of state.client.send("summarize", request)) {
+    if (event.kind === "error") showErrorEvent(event);
+    if (event.kind !== "changed") continue;
+    showProgress(1, "Summary written");
+    ui.systemPrompt.value = event.conversation.system_prompt;
+    state.conversation = event.conversation;
+    renderConversation();
+    renderChatList();
+    showContext(null);
+  }
+  state.busy = false;
+  setPageState(settledState());
+}
+
+export async function loadModel({ confirmed = false } = {}) {
+  if (!state.pythonReady) return;
+  clearError();
+  state.modelReady = false;
+  setPageState("loading-model");
+  const request = { device: ui.deviceChoice.value };
+  const hubId = ui.hubModelId.value.trim();
+  if (hubId && state.useHub) {
+    showProgress(null, `Checking ${hubId} on the Hub…`);
+    Object.assign(request, { hub: { id: hubId, host: ui.hubBaseUrl.value.trim() }, confirmed });
+  } else {
+    const model = state.catalog.models.find((m) => m.id === ui.model.value);
+    showProgress(0, `Loading ${model?.name ?? ui.model.value}…`);
+    Object.assign(request, { model: ui.model.value, files: await takePrefetched(ui.model.value, ui.deviceChoice.value),
+      threads: params.has("threads") ? Number(params.get("threads")) : null });
+  }
+  await followLoad(state.client.send("load", request));
+}
+
+// Read the folder's files into the worker, then load the model they hold.
+export async function loadFolder(files) {
+  clearError();
+  state.useHub = false;
+  setPageState("loading-model");
+  showProgress(null, "Reading the folder…");
+  for await (const event of state.client.send("folder", { files })) {
+    if (event.kind === "folder-received") ui.modelPlan.textContent = `${event.files} files received from the folder.`;
+  }
+  await followLoad(state.client.send("load", { folder: true, device: ui.deviceChoice.value }));
+}
+
+async function followLoad(events) {
+  for await (const event of events) {
+    if (event.kind === "progress") {
+      const done = event.total ? ` — ${formatBytes(event.loaded)} of ${formatBytes(event.total)}` : "";
+      showProgress(event.fraction, `${event.stage}${done}`);
+    } else if (event.kind === "plan") {
+      const plan = event.plan;
+      const verdict = { ok: "fits", warn: "may not fit", refuse: "will not fit" }[plan.verdict];
+      ui.modelPlan.textContent = `${event.model}: ${plan.dtype} weights, ${formatBytes(plan.download_bytes)} to download; ${plan.reason} — ${verdict}.`;
+    } else if (event.kind === "confirm") {
+      if (confirm(`Download ${formatBytes(event.plan.download_bytes)} for ${event.model}? It ${event.plan.reason}.`)) {
+        return loadModel({ confirmed: true });
+      }
+      showProgress(0, "Download cancelled");
+      setPageState(settledState());
+    } else if (event.kind === "loaded") {
+      state.modelReady = true;
+      performance.mark("pagellm:model-ready");
+      state.loadedModel = { model: event.model, dtype: event.dtype };
+      saveSettings();
+      keepLoadedModel();
+      ui.device.textContent = event.device;
+      ui.deviceNote.textContent = `(${event.dtype})${event.notice ? " — " + event.notice : ""}`;
+      showProgress(1, `${event.name} ready (${event.seconds.toFixed(1)} s)`);
+      setPageState("ready");
+    } else if (event.kind === "error") {
+      showErrorEvent(event);
+      state.modelReady = false;
+      showProgress(0, "Model not loaded");
+      setPageState("error");
+    }
+  }
+}
+
+// The remote endpoint's models: the connection test.
+export async function testConnection() {
+  if (!state.pythonReady) return;
+  clearError();
+  $("connection-status").textContent = "Testing…";
+  for await (const event of state.client.send("models", { backend: backendConfig() })) {
+    if (event.kind === "error") {
+      showErrorEvent(event);
+      $("connection-status").textContent = "";
+    }
+    if (event.kind !== "models-listed") continue;
+    $("remote-model-list").replaceChildren(...event.ids.map((id) => Object.assign(document.createElement("option"), { value: id })));
+    $("connection-status").textContent = event.ids.length ? `Connected: ${event.ids.length} model(s) offered.` : "Connected.";
+    if (!ui.remoteModel.value && event.ids.length) ui.remoteModel.value = event.ids[0];
+  }
+}
+

@@ -1,0 +1,88 @@
+// Offline use: the service worker (sw.js) checks every file against the build's hashes and caches it;
+// the storage panel shows what the cached models take and deletes them.
+import { $, formatBytes, root, ui } from "./dom.js";
+import { state } from "./state.js";
+import { showError } from "./status.js";
+import { DTYPE_FILES } from "./facts.js";
+
+export const MODEL_CACHE = "pagellm-models";  // the service worker's cache of model files (sw.js)
+
+export async function startServiceWorker() {
+  const status = $("offline-status");
+  root.dataset.isolated = String(self.crossOriginIsolated);
+  const threads = self.crossOriginIsolated ? "multi-threaded WebAssembly available" :
+    "not cross-origin isolated: WebAssembly runs single-threaded";
+  if (!("serviceWorker" in navigator)) {
+    status.textContent = `This browser offers no service worker (private mode?): no offline use; ${threads}.`;
+    return;
+  }
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    const msg = event.data || {};
+    if (msg.type === "integrity" || msg.type === "quota") showError(msg.message);
+    if (msg.type === "repaired") ui.storeNote.textContent = msg.message;
+    if (msg.type === "kept") showStorage();
+  });
+  try {
+    await navigator.serviceWorker.register("./sw.js");
+    const controlled = !!navigator.serviceWorker.controller;
+    root.dataset.offline = controlled ? "ready" : "installing";
+    status.textContent = controlled ? `Works offline after this visit; ${threads}.`
+      : `Preparing offline use (ready on the next visit); ${threads}.`;
+    navigator.serviceWorker.addEventListener("controllerchange", () => {
+      root.dataset.offline = "ready";
+      status.textContent = `Works offline from now on; ${threads}.`;
+      keepLoadedModel();
+    });
+  } catch (err) {
+    status.textContent = `Offline use is unavailable here (${err.message}); ${threads}.`;
+  }
+  navigator.storage?.persist?.().catch(() => {});
+  showStorage();
+}
+
+// Ask the service worker to keep the loaded model's files (its weights for the dtype in use) offline.
+export function keepLoadedModel() {
+  const loaded = state.loadedModel;
+  const worker = navigator.serviceWorker?.controller;
+  if (!loaded || !worker) return;
+  const model = state.catalog.models.find((m) => m.id === loaded.model);
+  const files = Object.keys(model?.files ?? {}).filter((rel) => !rel.startsWith("onnx/") || rel === `onnx/${DTYPE_FILES[loaded.dtype]}`);
+  worker.postMessage({ type: "keep", paths: files.map((rel) => `models/${loaded.model}/${rel}`) });
+}
+
+// The model cache's entries by site path ("models/<id>/onnx/<file>"), for the current build's files.
+export async function cachedModelFiles() {
+  if (!self.caches) return new Map();
+  const base = new URL("./", location.href).pathname;
+  const requests = await (await caches.open(MODEL_CACHE)).keys();
+  return new Map(requests.map((request) => [new URL(request.url).pathname.slice(base.length), request]));
+}
+
+export async function showStorage() {
+  if (!self.caches || !state.catalog) return;
+  const cache = await caches.open(MODEL_CACHE);
+  const entries = await cachedModelFiles();
+  const items = state.catalog.models.map((model) => {
+    const files = Object.entries(model.files).filter(([rel]) => rel.startsWith("onnx/"));
+    const cached = files.filter(([rel]) => entries.has(`models/${model.id}/${rel}`));
+    if (!cached.length) return null;
+    const item = document.createElement("li");
+    item.dataset.model = model.id;
+    const size = cached.reduce((sum, [, bytes]) => sum + bytes, 0);
+    item.append(`${model.name}: ${formatBytes(size)}`);
+    const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
+    remove.addEventListener("click", async () => {
+      for (const [path, request] of await cachedModelFiles()) {
+        if (path.startsWith(`models/${model.id}/`)) await cache.delete(request);
+      }
+      showStorage();
+    });
+    item.append(remove);
+    return item;
+  }).filter(Boolean);
+  $("cached-models").replaceChildren(...items);
+  const estimate = await navigator.storage?.estimate?.().catch(() => null);
+  const persisted = await navigator.storage?.persisted?.().catch(() => false);
+  $("storage-usage").textContent = estimate ? `Using ${formatBytes(estimate.usage)} of ${formatBytes(estimate.quota)} ` +
+    `this browser allows${persisted ? " (kept: storage is persistent)" : ""}.` : "";
+}

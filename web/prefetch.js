@@ -1,0 +1,81 @@
+// The bundled model's files download while Python starts, and go to the worker as Blobs with the
+// load request instead of being fetched after it. Which files each device needs comes from the
+// catalog (the engine's own choice, written at build time); a wrong guess only means the worker
+// fetches what it is missing itself.
+import { formatBytes } from "./dom.js";
+import { state } from "./state.js";
+import { showProgress } from "./status.js";
+import { MODEL_CACHE, cachedModelFiles } from "./offline.js";
+
+async function guessDevice(choice) {
+  if (choice === "wasm" || !navigator.gpu) return "wasm";
+  const adapter = await navigator.gpu.requestAdapter().catch(() => null);
+  return adapter ? "webgpu" : "wasm";
+}
+
+export function startPrefetch(modelId, choice) {
+  const model = state.catalog.models.find((m) => m.id === modelId);
+  if (!model?.fetched_files) return null;
+  const controller = new AbortController();
+  const progress = { loaded: 0, total: 0 };
+  const files = (async () => {
+    const device = await guessDevice(choice);
+    const wanted = model.fetched_files[device];
+    progress.total = wanted.reduce((sum, rel) => sum + (model.files[rel] ?? 0), 0);
+    const cached = navigator.serviceWorker?.controller ? await cachedModelFiles() : new Map();
+    return Promise.all(wanted.map(async (rel) => {
+      const path = `models/${model.id}/${rel}`;
+      const blob = await cachedBlob(cached, path, model.files[rel]) ?? await download(path, controller.signal, (n) => {
+        progress.loaded += n;
+        if (!state.pythonReady) showProgress(null, `Starting Python… (model: ${formatBytes(progress.loaded)} of ${formatBytes(progress.total)})`);
+      });
+      return { path, blob };
+    }));
+  })();
+  files.catch(() => {});  // a failed prefetch is not an error: the worker fetches and reports instead
+  return { modelId, choice, controller, files, progress };
+}
+
+export function cancelPrefetch() {
+  state.prefetch?.controller.abort();
+  state.prefetch = null;
+}
+
+// The file as a Blob the browser stores itself (no copy of it held in the page's heap), counted as it comes.
+async function download(path, signal, onBytes) {
+  const response = await fetch(`./${path}`, { signal });
+  if (!response.ok) throw new Error(`${path} answered ${response.status}`);
+  const counted = new TransformStream({ transform(chunk, out) { onBytes(chunk.byteLength); out.enqueue(chunk); } });
+  return new Response(response.body.pipeThrough(counted)).blob();
+}
+
+// A return visit: the weights the service worker keeps, as a Blob straight from its cache (no copy
+// through the service worker or the page), if the entry carries the service worker's record that its
+// sha256 was checked (web/sw.js) for a file of this size. Otherwise null: download (via the SW) instead.
+async function cachedBlob(cached, path, size) {
+  const request = cached.get(path);
+  if (!request) return null;
+  const response = await (await caches.open(MODEL_CACHE)).match(request);
+  if (response?.headers.get("X-Pagellm-Verified-Size") !== String(size)) return null;
+  return response.blob();
+}
+
+// The prefetched files for this load request, or [] when they are for another model or failed.
+export async function takePrefetched(modelId, choice) {
+  const prefetch = state.prefetch;
+  state.prefetch = null;
+  if (!prefetch) return [];
+  if (prefetch.modelId !== modelId || prefetch.choice !== choice) {
+    prefetch.controller.abort();
+    return [];
+  }
+  const timer = setInterval(() => showProgress(prefetch.progress.total ? prefetch.progress.loaded / prefetch.progress.total : null,
+    `Downloading model — ${formatBytes(prefetch.progress.loaded)} of ${formatBytes(prefetch.progress.total)}`), 100);
+  try {
+    return await prefetch.files;
+  } catch {
+    return [];
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -1,0 +1,184 @@
+// Drawing a conversation: model text is markdown made safe by DOMPurify. Nothing the model writes can
+// load a resource or run script: images, media, forms, frames and styles are removed before insertion.
+import { marked } from "./vendor/marked.esm.js";
+import DOMPurify from "./vendor/purify.es.mjs";
+import { $, button, ui } from "./dom.js";
+import { state } from "./state.js";
+import { showError } from "./status.js";
+import { addCodeRunners } from "./sandbox.js";
+import { branchIntent, generate, stop } from "./intents.js";
+
+export const PURIFY = {
+  FORBID_TAGS: ["img", "style", "form", "input", "button", "iframe", "video", "audio", "source", "picture",
+    "svg", "math", "object", "embed", "link", "meta", "base", "textarea", "select"],
+  FORBID_ATTR: ["style", "srcset", "src", "action", "formaction", "background", "poster"],
+  ALLOW_DATA_ATTR: false,
+};
+marked.use({ gfm: true, breaks: true });
+
+function renderMarkdown(text) {
+  const fragment = document.createElement("div");
+  fragment.innerHTML = DOMPurify.sanitize(marked.parse(text), PURIFY);
+  for (const link of fragment.querySelectorAll("a")) {
+    link.target = "_blank";
+    link.rel = "noopener noreferrer nofollow";
+  }
+  for (const pre of fragment.querySelectorAll("pre")) {
+    const copy = Object.assign(document.createElement("button"), { type: "button", className: "copy-code", textContent: "Copy" });
+    copy.addEventListener("click", () => copyText(pre.querySelector("code")?.textContent ?? pre.textContent, copy));
+    pre.append(copy);
+  }
+  return fragment.childNodes;
+}
+
+function copyText(text, target) {
+  navigator.clipboard?.writeText(text).then(
+    () => { target.textContent = "Copied"; setTimeout(() => (target.textContent = "Copy"), 1200); },
+    () => showError("The browser did not allow copying to the clipboard."),
+  );
+}
+
+function messageElement(role, status = "complete") {
+  const item = $("message-template").content.firstElementChild.cloneNode(true);
+  item.dataset.role = role;
+  item.dataset.status = status;
+  item.querySelector(".role").textContent = { user: "You", assistant: "Assistant", system: "System", error: "Error" }[role];
+  return item;
+}
+
+export function fillContent(item, message) {
+  const content = item.querySelector(".content");
+  if (item.dataset.role === "assistant") {
+    const parts = [];
+    if (message.meta?.reasoning) {
+      const details = document.createElement("details");
+      details.className = "reasoning";
+      details.innerHTML = "<summary>Reasoning</summary>";
+      details.append(document.createTextNode(message.meta.reasoning));
+      parts.push(details);
+    }
+    content.replaceChildren(...parts, ...renderMarkdown(message.content));
+  } else {
+    content.style.whiteSpace = "pre-wrap";
+    content.textContent = message.content;
+  }
+  addCodeRunners(item, message);  // Run under Python blocks, a reply's tool calls (sandbox.js)
+}
+
+// The visible path, as Python's `view` lists it (ids, places among siblings); a chat in the version 1
+// saved form has no view yet: its messages are the path, drawn without branch actions until Python
+// has read it (the `open` intent).
+function pathOf(conversation) {
+  if (!conversation.view) return conversation.messages.map((message) => ({ message }));
+  const byId = new Map(conversation.messages.map((m) => [m.id, m]));
+  return conversation.view.map((entry) => ({ ...entry, message: byId.get(entry.id) })).filter((e) => e.message);
+}
+
+export function renderConversation() {
+  const conversation = state.conversation;
+  const items = [];
+  for (const entry of pathOf(conversation)) {
+    const { message } = entry;
+    if (message.content || message.status !== "error") {
+      const item = messageElement(message.role, message.status);
+      if (entry.id) item.dataset.messageId = entry.id;
+      fillContent(item, message);
+      if (entry.count > 1) item.querySelector(".message-head").append(branchNavigator(entry));
+      addActions(item, message, entry);
+      items.push(item);
+    }
+    if (message.meta?.error) {
+      const notice = messageElement("error");
+      notice.querySelector(".content").textContent = message.meta.error;
+      items.push(notice);
+    }
+  }
+  ui.messages.replaceChildren(...items);
+  ui.title.textContent = conversation.title || "New chat";
+  // An edit that was refused (bad settings, no model yet) stays open with its text.
+  const draft = !state.busy && state.editDraft;
+  const draftItem = draft && ui.messages.querySelector(`[data-message-id="${CSS.escape(draft.id)}"]`);
+  if (draftItem) {
+    startEdit(draftItem, conversation.messages.find((m) => m.id === draft.id), draft.id);
+    draftItem.querySelector("[data-testid=edit-text]").value = draft.text;
+  }
+  const focus = state.focus && ui.messages.querySelector(`[data-message-id="${CSS.escape(state.focus)}"]`);
+  state.focus = null;
+  if (focus) {
+    focus.dataset.found = "true";
+    focus.scrollIntoView({ block: "center" });
+  } else scrollToEnd();
+}
+
+// ‹ 2/3 ›: this message's place among its versions (edits, other replies).
+function branchNavigator(entry) {
+  const nav = Object.assign(document.createElement("span"), { className: "branch" });
+  const prev = button("‹", "branch-prev", () => branchIntent("switch", { message_id: entry.id, step: -1 }), "Previous version");
+  const next = button("›", "branch-next", () => branchIntent("switch", { message_id: entry.id, step: 1 }), "Next version");
+  prev.disabled = entry.index <= 1;
+  next.disabled = entry.index >= entry.count;
+  const index = Object.assign(document.createElement("span"), { textContent: `${entry.index}/${entry.count}` });
+  index.dataset.testid = "branch-index";
+  nav.append(prev, index, next);
+  return nav;
+}
+
+function addActions(item, message, entry) {
+  const actions = item.querySelector(".message-actions");
+  if (message.role === "system") return;
+  actions.append(button("Copy", "copy", (event) => copyText(message.content, event.currentTarget), "Copy as markdown"));
+  if (!entry.id) return;  // not read by Python yet: no branch actions
+  if (message.role === "user") actions.append(button("Edit", "edit", () => startEdit(item, message, entry.id)));
+  if (message.role === "assistant") {
+    actions.append(button("Regenerate", "regenerate", () => generate("regenerate", { message_id: entry.id })));
+    if (entry.continuable) actions.append(button("Continue", "continue", () => generate("continue", { message_id: entry.id })));
+  }
+  actions.append(button("Delete", "delete-message", () => deleteMessage(message, entry.id), "Delete this message and what follows"));
+}
+
+// Editing a message in place: saving sends the new version as a new branch (the old one stays).
+function startEdit(item, message, id) {
+  if (item.querySelector("[data-testid=edit-text]")) return;
+  const content = item.querySelector(".content");
+  const editor = Object.assign(document.createElement("textarea"), { value: message.content, rows: 3, className: "edit-text" });
+  editor.dataset.testid = "edit-text";
+  const cancel = () => { state.editDraft = null; renderConversation(); };
+  const save = () => {
+    const text = editor.value;
+    if (!text.trim()) return showError("An edited message cannot be empty: type some text, or delete the message.");
+    const submit = () => { state.editDraft = { id, text }; generate("edit", { message_id: id, text }); };
+    if (state.busy) {
+      state.afterReply = submit;
+      stop();
+      showError("The reply in progress was stopped to send your edit.");
+    } else submit();
+  };
+  editor.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); cancel(); }
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); save(); }
+  });
+  const buttons = Object.assign(document.createElement("div"), { className: "edit-buttons" });
+  buttons.append(button("Save & send", "edit-save", save), button("Cancel", "edit-cancel", cancel));
+  content.replaceChildren(editor, buttons);
+  editor.focus();
+}
+
+function deleteMessage(message, id) {
+  if (state.busy) return showError("Stop the reply in progress before deleting a message.");
+  const what = message.role === "user" ? "this message and everything after it" : "this reply and everything after it";
+  if (!confirm(`Delete ${what} (this version only)?`)) return;
+  branchIntent("delete", { message_id: id });
+}
+
+export function scrollToEnd() {
+  const list = ui.messages;
+  if (list.scrollHeight - list.scrollTop - list.clientHeight < 120 || !state.streaming) list.scrollTop = list.scrollHeight;
+}
+
+// Up arrow in an empty prompt: edit the last message you sent.
+export function editLastMessage() {
+  const items = ui.messages.querySelectorAll("[data-role=user][data-message-id]");
+  const item = items[items.length - 1];
+  item?.querySelector("[data-testid=edit]")?.click();
+  return !!item;
+}

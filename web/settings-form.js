@@ -1,0 +1,97 @@
+// The settings form: generation settings, the backend switch, remote presets and API keys, saved in
+// localStorage. Keys are never saved unless the user ticked "remember on this device", and a key is
+// only ever shown and sent for the endpoint it was typed for.
+import { $, params, settingFields, ui } from "./dom.js";
+import { state } from "./state.js";
+import { showError } from "./status.js";
+
+const store = window.localStorage;
+const SETTINGS_KEY = "pagellm:settings";
+const KEYS_KEY = "pagellm:keys";
+
+export function loadJSON(key) {
+  try { return JSON.parse(store.getItem(key)); } catch { return null; }
+}
+
+export function saveJSON(key, value) {
+  try { store.setItem(key, JSON.stringify(value)); } catch (err) {
+    showError(`Could not save in this browser (${err.name}): the chat works but will not survive a reload.`);
+  }
+}
+
+export function readSettingsForm() {
+  const settings = {};
+  for (const [name, input] of Object.entries(settingFields)) {
+    if (input.value !== "") settings[name] = input.value;
+  }
+  return settings;
+}
+
+export function saveSettings() {
+  const saved = {
+    backend: backendValue(), model: ui.model.value, device: ui.deviceChoice.value, provider: ui.provider.value,
+    base_url: ui.baseUrl.value, remote_model: ui.remoteModel.value, system_prompt: ui.systemPrompt.value,
+    remember_key: ui.rememberKey.checked, form: readSettingsForm(),
+    hub_base_url: ui.hubBaseUrl.value, hub_model_id: ui.hubModelId.value, use_hub: state.useHub,
+  };
+  saveJSON(SETTINGS_KEY, saved);
+  if (ui.rememberKey.checked) saveJSON(KEYS_KEY, Object.fromEntries(state.keys));
+  else store.removeItem(KEYS_KEY);
+}
+
+export function restoreSettings() {
+  const saved = loadJSON(SETTINGS_KEY) || {};
+  if (saved.form) for (const [name, value] of Object.entries(saved.form)) if (settingFields[name]) settingFields[name].value = value;
+  if (saved.system_prompt) ui.systemPrompt.value = saved.system_prompt;
+  if (saved.device) ui.deviceChoice.value = saved.device;
+  ui.rememberKey.checked = !!saved.remember_key;
+  ui.hubBaseUrl.value = saved.hub_base_url || "";
+  ui.hubModelId.value = saved.hub_model_id || "";
+  state.useHub = !!saved.use_hub && !params.get("model");
+  for (const [url, key] of Object.entries(loadJSON(KEYS_KEY) || {})) state.keys.set(url, key);
+  setBackend(params.get("backend") || saved.backend || "local");
+  if (params.get("device")) ui.deviceChoice.value = params.get("device");
+  return saved;
+}
+
+export function backendValue() { return ui.backend.getAttribute("value"); }
+
+export function setBackend(value) {
+  ui.backend.setAttribute("value", value);
+  ui.backend.textContent = value;
+  document.body.dataset.backend = value;
+  for (const radio of document.querySelectorAll("input[name=backend-choice]")) radio.checked = radio.value === value;
+}
+
+// The endpoint a key belongs to: the base URL as typed, without surrounding space or trailing slashes.
+export function endpointOf(url) { return url.trim().replace(/\/+$/, ""); }
+
+export function showKeyForUrl() {
+  ui.apiKey.value = state.keys.get(endpointOf(ui.baseUrl.value)) || "";
+}
+
+export function rememberKey() {
+  const endpoint = endpointOf(ui.baseUrl.value);
+  if (ui.apiKey.value) state.keys.set(endpoint, ui.apiKey.value); else state.keys.delete(endpoint);
+}
+
+export function applyProvider(id, { keepUrl = false } = {}) {
+  const preset = state.providers.find((p) => p.id === id) || state.providers.at(-1);
+  if (!preset) return;
+  ui.provider.value = preset.id;
+  if (!keepUrl || !ui.baseUrl.value) ui.baseUrl.value = preset.base_url || "";
+  if (!keepUrl || !ui.remoteModel.value) ui.remoteModel.value = preset.example_model || "";
+  const key = { required: "Needs an API key.", optional: "A key is optional.", none: "No key needed." }[preset.key] ?? "";
+  $("provider-note").textContent = [key, preset.notes || ""].join(" ").trim();
+  showKeyForUrl();
+}
+
+// What a request's `backend` field says: the local model, or the remote endpoint with its own key.
+export function backendConfig() {
+  if (backendValue() === "local") {
+    return { kind: "local", model: ui.model.value, device: ui.deviceChoice.value };
+  }
+  const base_url = ui.baseUrl.value.trim();
+  return { kind: "remote", provider: ui.provider.value, base_url, model: ui.remoteModel.value.trim(),
+    api_key: state.keys.get(endpointOf(base_url)) || "" };
+}

@@ -1,0 +1,77 @@
+// What the page tells the user about itself: the error banner, progress, the page state, the last
+// reply's figures and how much of the model's context the chat takes.
+import { root, ui } from "./dom.js";
+import { state } from "./state.js";
+import { backendValue } from "./settings-form.js";
+
+export function showError(message) {
+  ui.errorText.textContent = message;
+  ui.error.hidden = false;
+}
+
+export function clearError() {
+  ui.error.hidden = true;
+  ui.errorText.textContent = "";
+  for (const input of document.querySelectorAll("[aria-invalid=true]")) input.removeAttribute("aria-invalid");
+}
+
+export function setPageState(value) {
+  root.dataset.state = value;
+  const canSend = state.pythonReady && !state.busy && (backendValue() === "remote" || state.modelReady);
+  ui.send.disabled = !canSend;
+  ui.stop.disabled = !state.busy;
+}
+
+// The state to return to after an error or a cancelled action.
+export function settledState() {
+  return state.pythonReady && (state.modelReady || backendValue() === "remote") ? "ready" : "error";
+}
+
+export function showProgress(fraction, text) {
+  if (fraction == null) ui.progress.removeAttribute("value");
+  else ui.progress.value = Math.max(0, Math.min(1, fraction));
+  ui.progressText.textContent = text;
+}
+
+export function fail(message) {
+  showError(message);
+  showProgress(0, "Stopped");
+  setPageState("error");
+}
+
+export function showStats(final) {
+  if (!final) { ui.stats.textContent = ""; return; }
+  const parts = [`${final.completion_tokens} tokens`];
+  if (final.time_to_first_token != null) parts.push(`first token ${final.time_to_first_token.toFixed(2)} s`);
+  if (final.tokens_per_second != null) parts.push(`${final.tokens_per_second.toFixed(1)} tok/s`);
+  if (final.reused_tokens) parts.push(`${final.reused_tokens} of ${final.prompt_tokens} prompt tokens reused`);
+  if (final.finish_reason === "cancelled") parts.push("stopped");
+  else if (final.finish_reason === "length") parts.push("hit the token limit");
+  ui.stats.textContent = parts.join(" · ");
+  ui.stats.dataset.reusedTokens = final.reused_tokens ?? "";
+  ui.stats.dataset.tokens = final.completion_tokens;
+  ui.stats.dataset.promptTokens = final.prompt_tokens ?? "";
+  ui.stats.dataset.finishReason = final.finish_reason;
+}
+
+// How much of the model's context the chat takes: shown after each turn (local engine), with a warning
+// as it fills and a notice naming how many old messages the model no longer reads.
+export function showContext(context) {
+  state.context = context;
+  if (!context) { ui.context.hidden = true; return; }
+  const { used, limit, left_out: leftOut } = context;
+  const share = Math.min(1, used / limit);
+  ui.context.hidden = false;
+  ui.contextMeter.value = share;
+  ui.contextMeter.dataset.used = used;
+  ui.contextMeter.dataset.limit = limit;
+  ui.context.dataset.level = leftOut > 0 ? "full" : share >= 0.75 ? "warn" : "ok";
+  const numbers = new Intl.NumberFormat();
+  ui.contextText.textContent = `${numbers.format(used)} / ${numbers.format(limit)} tokens` +
+    (share >= 0.75 && !leftOut ? " — the context is filling up" : "");
+  ui.contextNotice.hidden = !leftOut;
+  ui.contextNotice.textContent = leftOut
+    ? `The ${leftOut === 1 ? "oldest message no longer fits" : `${leftOut} oldest messages no longer fit`} in the model's context: it did not read ${leftOut === 1 ? "it" : "them"}.`
+    : "";
+  ui.summaryChat.hidden = share < 0.75 && !leftOut;
+}
