@@ -285,14 +285,16 @@ def write_providers(dist: Path) -> None:
 
 def write_page_modules(dist: Path) -> None:
     """The page's JavaScript that Python owns: the protocol's kinds and fields (pagellm.protocol), and
-    the facts the page shares with the package (dtype files)."""
+    the facts the page shares with the package (dtype files, the settings' bounds)."""
     sys.path.insert(0, str(ROOT / "pysrc"))
     from pagellm import protocol
     from pagellm.dtypes import DTYPE_FILES
+    from pagellm.settings import form_bounds
 
     (dist / "protocol.js").write_text(protocol.javascript())
     (dist / "facts.js").write_text("// Written by build.py from the pagellm package: edit it there, not here.\n"
-                                   f"export const DTYPE_FILES = Object.freeze({json.dumps(DTYPE_FILES)});\n")
+                                   f"export const DTYPE_FILES = Object.freeze({json.dumps(DTYPE_FILES)});\n"
+                                   f"export const SETTING_BOUNDS = Object.freeze({json.dumps(form_bounds())});\n")
 
 
 # The page's own modules (the worker-side engine-env.js and sandbox-worker.js are not): index.html

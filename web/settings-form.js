@@ -4,6 +4,7 @@
 import { $, params, settingFields, ui } from "./dom.js";
 import { state } from "./state.js";
 import { showError } from "./status.js";
+import { SETTING_BOUNDS } from "./facts.js";
 
 const store = window.localStorage;
 const SETTINGS_KEY = "pagellm:settings";
@@ -39,7 +40,18 @@ export function saveSettings() {
   else store.removeItem(KEYS_KEY);
 }
 
+// The form's limits and defaults are pagellm.settings' own (facts.js, written by the build).
+function applyBounds() {
+  for (const [name, bounds] of Object.entries(SETTING_BOUNDS)) {
+    const input = settingFields[name];
+    if (!input) continue;
+    Object.assign(input, { min: bounds.min, max: bounds.max, step: bounds.step });
+    input.value = bounds.default;
+  }
+}
+
 export function restoreSettings() {
+  applyBounds();
   const saved = loadJSON(SETTINGS_KEY) || {};
   if (saved.form) for (const [name, value] of Object.entries(saved.form)) if (settingFields[name]) settingFields[name].value = value;
   if (saved.system_prompt) ui.systemPrompt.value = saved.system_prompt;

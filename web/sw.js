@@ -14,18 +14,8 @@ const BUILD = __PAGELLM_BUILD__;
 const SHELL_CACHE = `pagellm-shell-${BUILD.id}`;
 const MODEL_CACHE = "pagellm-models";
 const SCOPE = new URL(self.registration.scope);
-const ISOLATION = {
-  "Cross-Origin-Opener-Policy": "same-origin",
-  "Cross-Origin-Embedder-Policy": "credentialless",
-  "Cross-Origin-Resource-Policy": "same-origin",
-};
-const TYPES = {
-  html: "text/html", js: "text/javascript", mjs: "text/javascript", css: "text/css", json: "application/json",
-  wasm: "application/wasm", zip: "application/zip", whl: "application/octet-stream", py: "text/plain",
-  webmanifest: "application/manifest+json", onnx: "application/octet-stream",
-  svg: "image/svg+xml", png: "image/png", ico: "image/x-icon", woff: "font/woff", woff2: "font/woff2",
-  ttf: "font/ttf", ipynb: "application/json", txt: "text/plain", md: "text/markdown",
-};
+const ISOLATION = BUILD.isolation;  // the headers and MIME types the build's server sends (pagellm.site_headers)
+const TYPES = BUILD.types;
 
 const isModelFile = (path) => /^models\/[^/]+\/onnx\//.test(path);
 const isLabFile = (path) => path.startsWith("lab/");

@@ -1,0 +1,80 @@
+// The service worker as built (dist/sw.js), run against fake caches and a fake network: every file is
+// served only if its bytes match the build's manifest, with the headers that isolate the page.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import vm from "node:vm";
+
+const SOURCE = readFileSync(new URL("../../dist/sw.js", import.meta.url), "utf8");
+const BUILD = JSON.parse(SOURCE.match(/const BUILD = (\{.*?\});\n/s)[1]);
+const SITE = "http://site.test/app/";
+const FILE = Object.keys(BUILD.files).find((path) => path.endsWith("app.js"));
+const REAL = readFileSync(new URL(`../../dist/${FILE}`, import.meta.url));
+
+class FakeCache {
+  entries = new Map();
+  async match(key) { return this.entries.get(String(key?.url ?? key))?.clone(); }
+  async put(key, response) { this.entries.set(String(key), response); }
+  async delete(key) { return this.entries.delete(String(key?.url ?? key)); }
+  async keys() { return [...this.entries.keys()].map((url) => ({ url })); }
+}
+
+function startWorker(network) {
+  const listeners = {}, told = [], caches = new Map();
+  const context = {
+    self: {
+      registration: { scope: SITE },
+      addEventListener: (type, listener) => (listeners[type] = listener),
+      clients: { matchAll: async () => [{ postMessage: (m) => told.push(m) }], claim: async () => {} },
+      skipWaiting: async () => {},
+    },
+    caches: {
+      open: async (name) => caches.get(name) ?? caches.set(name, new FakeCache()).get(name),
+      keys: async () => [...caches.keys()], delete: async (name) => caches.delete(name),
+    },
+    fetch: async (url) => network(String(url)),
+    Response, Request, URL, crypto, console, TextEncoder,
+  };
+  vm.runInNewContext(SOURCE, context);
+  const get = async (path) => {
+    let answer = null;
+    listeners.fetch({ request: new Request(new URL(path, SITE)), respondWith: (p) => (answer = p) });
+    return answer && await answer;
+  };
+  return { get, told, caches };
+}
+
+test("a file whose bytes match is served isolated, and kept with its verified size", async () => {
+  const sw = startWorker(() => new Response(REAL));
+  const response = await sw.get(FILE);
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("Cross-Origin-Embedder-Policy"), "credentialless");
+  assert.equal(response.headers.get("Content-Type"), "text/javascript");
+  assert.deepEqual(Buffer.from(await response.arrayBuffer()), REAL);
+  const kept = [...sw.caches.values()].flatMap((cache) => [...cache.entries.values()]);
+  assert.equal(kept[0].headers.get("X-Pagellm-Verified-Size"), String(REAL.length));
+});
+
+test("tampered bytes are refused and the page is told", async () => {
+  const sw = startWorker(() => new Response(Buffer.concat([REAL, Buffer.from("alert(1)")])));
+  const response = await sw.get(FILE);
+  assert.equal(response.status, 502);
+  assert.equal(sw.told[0].type, "integrity");
+  assert.match(sw.told[0].message, new RegExp(`Integrity check failed for ${FILE}`));
+});
+
+test("a damaged cached copy is dropped and fetched again", async () => {
+  const sw = startWorker(() => new Response(REAL));
+  await sw.get(FILE);  // cached now
+  const [cache] = [...sw.caches.values()];
+  const [key] = cache.entries.keys();
+  cache.entries.set(key, new Response("damaged"));  // no verified-size record: hashed again
+  const response = await sw.get(FILE);
+  assert.equal(response.status, 200);
+  assert.equal(sw.told.at(-1).type, "repaired");
+});
+
+test("requests to other origins (remote endpoints) are left to the network", async () => {
+  const sw = startWorker(() => { throw new Error("the service worker must not fetch this"); });
+  assert.equal(await sw.get("https://api.example.com/v1/models"), null);  // respondWith was not called
+});
