@@ -35,7 +35,7 @@ NODE = ROOT / "node_modules"
 # Wheels the page installs in Pyodide, with the registry pins they come from. micropip and packaging
 # must be the very versions Pyodide's lock names: PyPI's files, their sha256 rewritten.
 PYODIDE_WHEELS = {"micropip": "0.11.1", "packaging": "26.1"}
-PAGE_WHEELS = {"transformers-js-py": "0.19.10"}
+PAGE_WHEELS = {"transformers-js-py": "0.19.10", "pypdf": "7.1.0"}
 LLAMA_CPP = "llama-cpp-python==0.3.36"
 PYODIDE_CORE = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip"]
 # ONNX Runtime's builds: asyncify (what Transformers.js loads by default) serves WebGPU and WebAssembly;

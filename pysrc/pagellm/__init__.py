@@ -5,13 +5,13 @@
     from pagellm.local import LocalEngine       # Transformers.js, in a Pyodide page only
 """
 
-from .engine import ContextUse, Delta, Engine, Final, Progress, Reading, ReplyClock
+from .engine import Citations, ContextUse, Delta, Engine, Final, Progress, Reading, ReplyClock
 from .errors import PagellmError
 from .messages import Conversation, Message
 from .settings import GenerationSettings
 
 __version__ = "0.1.0"
 __all__ = [
-    "ContextUse", "Conversation", "Delta", "Engine", "Final", "GenerationSettings", "Message", "PagellmError",
+    "Citations", "ContextUse", "Conversation", "Delta", "Engine", "Final", "GenerationSettings", "Message", "PagellmError",
     "Progress", "Reading", "ReplyClock", "__version__",
 ]

@@ -46,6 +46,14 @@ class ContextUse:
 
 
 @dataclass
+class Citations:
+    """What a reply was given of the attached files (``pagellm.grounding``): sent before its first delta;
+    keep ``data`` as the reply's ``meta["citations"]``."""
+
+    data: dict
+
+
+@dataclass
 class Reading:
     """Prompt processing: ``done`` of ``total`` prompt tokens are in the model's key/value cache."""
 

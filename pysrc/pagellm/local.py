@@ -20,7 +20,7 @@ import sys
 import time
 
 from .dtypes import choose_dtype, onnx_path
-from .engine import ContextUse, Delta, Final, Progress, ProgressCallback, Reading, ReplyClock
+from .engine import Citations, ContextUse, Delta, Final, Progress, ProgressCallback, Reading, ReplyClock
 from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError, ToolLoopError
 from .local_js import ENV_JS, PROMPT_JS, YIELD_EACH_STEP_JS
 from .messages import Conversation
@@ -398,8 +398,10 @@ class LocalEngine:
                              hint="Use a remote endpoint, or a Hub model whose template has one (e.g. Qwen2.5 Instruct).")
         self._cancelled = False
         clock = ReplyClock()
-        fit = conversation.fit(self.count_tokens, self.context_length - settings.max_new_tokens)
+        fit = conversation.fit(self.count_tokens, self.context_length - settings.max_new_tokens, engine=self.name)
         yield ContextUse(fit.used, self.context_length, fit.left_out)
+        if fit.citations:
+            yield Citations(fit.citations)
         messages, outcome = list(fit.messages), {}
         for step in range(max_steps + 1):
             said = []

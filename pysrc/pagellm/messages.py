@@ -15,6 +15,15 @@ the first message to ``current``, and that path is what a model reads.
     >>> _ = chat.switch(chat.messages[0].id, -1)
     >>> [m.content for m in chat.messages]
     ['What is the capital of France?', 'Paris.']
+
+A user message can carry attached files (``attach`` them, then ``add_user``): the model reads them whole
+when they fit, else the passages retrieved for the question (see ``pagellm.grounding``):
+
+    >>> chat = Conversation()
+    >>> _ = chat.attach("notes.txt", b"The train leaves at 9:40.")
+    >>> question = chat.add_user("When does the train leave?")
+    >>> [a.name for a in question.attachments], chat.model_input().citations["mode"]
+    (['notes.txt'], 'whole')
 """
 
 from __future__ import annotations
@@ -22,9 +31,12 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Sequence
 
+from .attachments import MAX_FILE_BYTES, Attachment
 from .errors import ContextOverflowError, InputError
+from .grounding import Budget, Grounded, ground
 
 ROLES = ("system", "user", "assistant")
 # How a message ended: "complete", or kept partial after the user stopped it, a reload cut it,
@@ -48,6 +60,7 @@ class Message:
     meta: dict = field(default_factory=dict)
     id: str = field(default_factory=new_id)
     parent: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -60,6 +73,8 @@ class Message:
             raise InputError(f"Unknown message status {self.status!r}.")
         if not isinstance(self.id, str) or not self.id:
             raise InputError(f"A message id must be a non-empty string, got {self.id!r}.")
+        if self.attachments and self.role != "user":
+            raise InputError(f"Only a user message can carry attachments, not a {self.role} message.")
 
     @property
     def cut(self) -> bool:
@@ -77,6 +92,8 @@ class Message:
                 "status": self.status, "created": self.created}
         if self.meta:
             data["meta"] = self.meta
+        if self.attachments:
+            data["attachments"] = [a.to_dict() for a in self.attachments]
         return data
 
     @classmethod
@@ -90,6 +107,8 @@ class Message:
             raise InputError(f"A message's 'created' must be a time in seconds, got {data.get('created')!r}.") from None
         if not isinstance(data.get("meta") or {}, dict):
             raise InputError("A message's 'meta' must be an object.")
+        if not isinstance(data.get("attachments") or [], list):
+            raise InputError("A message's 'attachments' must be a list.")
         return cls(
             role=data["role"],
             content=data["content"],
@@ -98,6 +117,7 @@ class Message:
             meta=dict(data.get("meta") or {}),
             id=id if id is not None else data.get("id"),
             parent=parent if id is not None else data.get("parent"),
+            attachments=[Attachment.from_dict(a) for a in data.get("attachments") or []],
         )
 
 
@@ -108,6 +128,7 @@ class ContextFit:
     messages: list[dict]
     used: int
     left_out: int
+    citations: dict | None = None   # what the reply's meta["citations"] records (pagellm.grounding)
 
 
 class _Path(list):
@@ -148,6 +169,11 @@ class Conversation:
         self._children: dict[str | None, list[str]] = {None: []}
         self._chosen: dict[str | None, str] = {}  # parent -> the child the path goes through
         self.current: str | None = None           # the path's last message
+        self.pending: list[Attachment] = []       # attached, waiting for the next add_user (not saved)
+        # The latest question's embedding and the model it came from, set by whoever embeds (not saved);
+        # without it passages are ranked by BM25 alone.
+        self.query_vector: Sequence[float] | None = None
+        self.embedding_model: str | None = None
         for message in messages or []:
             self._attach(message, self.current)
 
@@ -252,13 +278,46 @@ class Conversation:
 
     # ------------------------------------------------------------------------------------------
     # Adding and changing: each keeps user and assistant turns alternating along the path.
-    def add_user(self, text: str) -> Message:
+    def attach(self, name: str, data: bytes, media_type: str | None = None) -> Attachment:
+        """Check and read a file for the next user message (``add_user`` takes it); InputError names the
+        file and the reason when it cannot be attached, and nothing is attached then."""
+        attachment = Attachment.from_bytes(name, data, media_type)
+        self.pending.append(attachment)
+        return attachment
+
+    def attach_file(self, path: "str | Path") -> Attachment:
+        """``attach`` a file from disk (CPython)."""
+        path = Path(path)
+        try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:  # refused unread: the same message Attachment.from_bytes gives
+                raise InputError(f"{path.name} cannot be attached: it is {size / 1024 / 1024:.1f} MB, over the "
+                                 f"{MAX_FILE_BYTES / 1024 / 1024:.1f} MB limit for a file.",
+                                 hint="Split it, or attach the part you need.")
+            data = path.read_bytes()
+        except OSError as err:
+            raise InputError(f"{path.name} cannot be attached: {err.strerror or err}.") from None
+        return self.attach(path.name, data)
+
+    def detach(self, attachment_id: str) -> Attachment:
+        """Remove a pending attachment before the message is sent."""
+        for attachment in self.pending:
+            if attachment.id == attachment_id:
+                self.pending.remove(attachment)
+                return attachment
+        raise InputError(f"No pending attachment {attachment_id!r}.")
+
+    def add_user(self, text: str, attachments: list[Attachment] | None = None) -> Message:
+        """Add a question; it carries ``attachments`` (default: the pending ones, which are then cleared)."""
         if not isinstance(text, str) or not text.strip():
             raise InputError("Type a message first: an empty prompt cannot be sent.")
+        files = list(self.pending if attachments is None else attachments)
         if self.last is not None and self.last.role == "user":
             # A question left unanswered (a reload before the first word): mark it, so turns alternate.
             self._attach(Message("assistant", "", status="interrupted"), self.current)
-        message = self._attach(Message("user", text), self.current)
+        message = self._attach(Message("user", text, attachments=files), self.current)
+        if attachments is None:
+            self.pending = []
         if not self.title:
             self.title = " ".join(text.split())[:60]
         return message
@@ -275,7 +334,7 @@ class Conversation:
             raise InputError("A system message cannot be edited: change the chat's system prompt instead.")
         if old.role == "user" and (not isinstance(text, str) or not text.strip()):
             raise InputError("An edited message cannot be empty: type some text, or delete the message.")
-        return self._attach(Message(old.role, text), old.parent)
+        return self._attach(Message(old.role, text, attachments=list(old.attachments)), old.parent)
 
     def regenerate(self, reply_id: str | None = None) -> Message:
         """Prepare a new answer to the question ``reply_id`` answered (default: the path's last reply):
@@ -339,21 +398,37 @@ class Conversation:
 
     # ------------------------------------------------------------------------------------------
     # What a model reads.
-    def for_model(self) -> list[dict]:
+    def for_model(self, budget: Budget | None = None) -> list[dict]:
         """The OpenAI-format messages of the visible path: system prompt first, no error notices.
-        A path that ends with a reply (``continue_reply``) asks the model to carry that reply on."""
-        out = [{"role": "system", "content": self.system_prompt}] if self.system_prompt.strip() else []
-        out += [m.to_openai() for m in self.messages if m.status != "error" and m.content]
-        return out
+        A path that ends with a reply (``continue_reply``) asks the model to carry that reply on.
+        Attached files are in the user messages, whole or as retrieved passages (``model_input``)."""
+        return self.model_input(budget).messages
+
+    def model_input(self, budget: Budget | None = None) -> Grounded:
+        """``for_model``'s messages and the citations to keep with the reply (``meta["citations"]``).
+        ``budget`` (pagellm.grounding.Budget) says how many tokens the prompt may use; its question
+        vector defaults to ``query_vector``."""
+        budget = budget or Budget()
+        if budget.query_vector is None and self.query_vector is not None:
+            budget.query_vector, budget.model = self.query_vector, self.embedding_model
+        turns = [(m.role, m.content, m.attachments) for m in self.messages if m.status != "error" and m.content]
+        return ground(turns, budget, self.system_prompt)
+
+    def question(self) -> str:
+        """The text of the path's last user message: what passages are retrieved for (and embedded)."""
+        return next((m.content for m in reversed(self.messages) if m.role == "user"), "")
+
     def trimmed(self, count_tokens: Callable[[list[dict]], int], limit: int) -> list[dict]:
         """Drop the oldest turns until ``count_tokens(messages) <= limit`` (see ``fit``)."""
         return self.fit(count_tokens, limit).messages
 
-    def fit(self, count_tokens: Callable[[list[dict]], int], limit: int) -> "ContextFit":
+    def fit(self, count_tokens: Callable[[list[dict]], int], limit: int, *, images: bool = False,
+            engine: str = "This model") -> "ContextFit":
         """The messages the model reads within ``limit`` tokens: the oldest turns are left out first.
 
         The system prompt and the latest user message are always kept; when even those do not fit,
-        the conversation cannot be sent and the error says by how much.
+        the conversation cannot be sent and the error says by how much. Attached files go in whole when
+        they fit, else as passages (``model_input``); an image is refused unless ``images``.
 
         >>> chat = Conversation(system_prompt="S")
         >>> for text in ("one two", "three four", "five"):
@@ -363,13 +438,17 @@ class Conversation:
         >>> fit.used, fit.left_out, [m["content"] for m in fit.messages]
         (6, 2, ['S', 'three four', 'ok', 'five', 'ok'])
         """
-        messages = self.for_model()
+        def count_text(text: str) -> int:
+            return count_tokens([{"role": "user", "content": text}])
+
+        given = self.model_input(Budget(limit=limit, count_tokens=count_text, images=images, engine=engine))
+        messages = given.messages
         head = messages[:1] if messages and messages[0]["role"] == "system" else []
         body = messages[len(head):]
         while True:
             used = count_tokens(head + body)
             if used <= limit:
-                return ContextFit(head + body, used, len(messages) - len(head) - len(body))
+                return ContextFit(head + body, used, len(messages) - len(head) - len(body), given.citations)
             if len(body) <= 1:
                 raise ContextOverflowError(
                     f"The message needs {used} tokens but the model's context holds {limit}.",
@@ -410,7 +489,8 @@ class Conversation:
     def content_key(self) -> tuple:
         """What the chat holds, without when it was used or pinned: equal keys mean the same chat."""
         return (self.title, self.system_prompt, tuple(
-            (m.id, m.parent, m.role, m.content, m.status) for m in self._nodes.values()))
+            (m.id, m.parent, m.role, m.content, m.status, tuple(a.id for a in m.attachments))
+            for m in self._nodes.values()))
 
     @classmethod
     def from_dict(cls, data: dict) -> "Conversation":

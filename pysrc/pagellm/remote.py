@@ -30,9 +30,10 @@ import sys
 from typing import AsyncIterator, Iterable
 
 from . import providers
-from .engine import Delta, Final, Progress, ProgressCallback, ReplyClock
+from .engine import Citations, Delta, Final, Progress, ProgressCallback, ReplyClock
 from .errors import AuthError, BadURLError, Cancelled, ProtocolError, RemoteError, ToolLoopError
 from .keys import mask
+from .grounding import DEFAULT_TOKENS, Budget
 from .messages import Conversation
 from .openai_errors import ErrorContext, error_from_response
 from .openai_protocol import ChatStream, chat_request, completion_deltas, encode_json, parse_models, shorten
@@ -62,6 +63,8 @@ class RemoteEngine:
         connect_timeout: float = 10.0,
         key_source: str = "the API key field",
         headers: dict[str, str] | None = None,
+        context_tokens: int | None = None,
+        accepts_images: bool = True,
     ):
         self.provider = providers.get(provider)
         self.raw_base_url = base_url
@@ -75,6 +78,11 @@ class RemoteEngine:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.key_source = key_source
+        # The model's context, when known: attached files go in whole only if they fit it (with the
+        # reply's room); unknown, the prompt may use grounding.DEFAULT_TOKENS.
+        self.context_tokens = context_tokens
+        # False for a model that reads text only: an image attachment is refused before anything is sent.
+        self.accepts_images = accepts_images
         self._extra_headers = dict(headers or {})
         self._transport = transport
         self._active = False
@@ -197,6 +205,11 @@ class RemoteEngine:
         return self._stream(conversation, settings or GenerationSettings(), list(tools or ()), response_format,
                             max_steps)
 
+    def _budget(self, settings: GenerationSettings) -> Budget:
+        limit = self.context_tokens - settings.max_new_tokens if self.context_tokens else DEFAULT_TOKENS
+        return Budget(limit=max(limit, 256), images=self.accepts_images,
+                      engine=f"{self.model or 'the model'} at {self.provider.name}")
+
     def cancel(self) -> None:
         """Stop the reply being streamed (from any task); it ends with Final(finish_reason="cancelled")."""
         if not self._active:
@@ -221,7 +234,13 @@ class RemoteEngine:
         try:
             self._checked_url()
             self._check_key()
-            messages = conversation.for_model() if isinstance(conversation, Conversation) else list(conversation)
+            if isinstance(conversation, Conversation):
+                given = conversation.model_input(self._budget(settings))
+                messages = given.messages
+                if given.citations:
+                    yield Citations(given.citations)
+            else:
+                messages = list(conversation)
             for step in range(max_steps + 1):
                 reply = ChatStream(secrets=(self._api_key,))
                 said: list[str] = []

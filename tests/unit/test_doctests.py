@@ -9,6 +9,8 @@ MODULES = ["errors", "protocol", "messages", "settings", "stops", "transfer", "s
            "tools", "schema", "structured", "hub",
            "fit", "dtypes", "urls", "site_headers", "site", "openai_errors", "remote", "notebook", "page_tools"]
 
+MODULES += ["retrieval", "attachments", "grounding"]
+
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
