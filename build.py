@@ -258,9 +258,30 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
         entries.append({**model.to_dict(), "files": files, "fetched_files": fetched,
                         "download_bytes": sum(files[rel] for rel in fetched["wasm"] if rel in files)})
     default = catalog.default.id if catalog.default.id in built else entries[0]["id"]
-    index = {"default": default, "models": entries, "suggested": catalog.suggested}
+    index = {"default": default, "models": entries, "suggested": catalog.suggested,
+             "embedders": write_embedders(dist)}
     (dist / "models" / "catalog.json").write_text(json.dumps(index, indent=1))
     return index
+
+
+def write_embedders(dist: Path) -> list[dict]:
+    """The sentence-embedding models (retrieval over attachments) in dist/models/<id>/, as catalog entries."""
+    from models.catalog import load_catalog
+    from models.embedder import build_embedders
+    from models.recipe import page_files
+
+    catalog = load_catalog()
+    entries = []
+    for embedder_id, folder in build_embedders(catalog=catalog).items():
+        files = {}
+        for path in page_files(folder):
+            rel = path.relative_to(folder).as_posix()
+            copy(path, dist / "models" / embedder_id / rel)
+            files[rel] = path.stat().st_size
+        entries.append({**catalog.embedder(embedder_id).to_dict(), "files": files})
+    return entries
+
+
 
 
 def write_lab(dist: Path, wheels: list[str]) -> None:

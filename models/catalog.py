@@ -115,11 +115,44 @@ class ModelEntry:
 
 
 @dataclass(frozen=True)
+class EmbedderEntry:
+    """A sentence-embedding model (retrieval over attachments): a sentence-transformers folder zipped in a
+    wheel, built into a Transformers.js feature-extraction folder (models/embedder.py)."""
+
+    id: str
+    name: str
+    licence: str
+    dimensions: int
+    max_tokens: int     # word pieces the model reads; longer passages are cut
+    pooling: str        # how token vectors become one ("mean"), then normalized
+    min_cosine: float   # the least cosine between the int8 file's and the float model's embeddings
+    source: WheelSource
+
+    @property
+    def onnx_files(self) -> dict[str, str]:
+        return {"q8": f"onnx/{DTYPE_FILES['q8']}"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "licence": self.licence, "dimensions": self.dimensions,
+                "max_tokens": self.max_tokens, "pooling": self.pooling, "dtypes": ["q8"],
+                "min_cosine": self.min_cosine, "source": self.source.to_dict()}
+
+
+@dataclass(frozen=True)
 class Catalog:
     models: list[ModelEntry]
     path: Path
     # Hub models the page suggests (id and note), passed to the page as read.
     suggested: list[dict[str, Any]] = field(default_factory=list)
+    embedders: list[EmbedderEntry] = field(default_factory=list)
+
+    def embedder(self, embedder_id: str | None = None) -> EmbedderEntry:
+        """An embedding model by id (default: the first one listed)."""
+        for e in self.embedders:
+            if embedder_id in (None, e.id):
+                return e
+        raise CatalogError(f"{self.path}: no embedder {embedder_id!r} "
+                           f"(known: {', '.join(e.id for e in self.embedders) or 'none'})")
 
     @property
     def default(self) -> ModelEntry:
@@ -153,7 +186,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
 
 def parse_catalog(data: dict[str, Any], path: Path) -> Catalog:
     """Validate catalog data already parsed from TOML; `path` names it in errors and anchors relative paths."""
-    _no_unknown_keys(data, {"models", "suggested"}, f"{path}")
+    _no_unknown_keys(data, {"models", "suggested", "embedders"}, f"{path}")
     raw_models = data.get("models")
     if not isinstance(raw_models, list) or not raw_models:
         raise CatalogError(f"{path}: no [[models]] entries")
@@ -171,7 +204,27 @@ def parse_catalog(data: dict[str, Any], path: Path) -> Catalog:
     suggested = data.get("suggested", [])
     if not isinstance(suggested, list):
         raise CatalogError(f"{path}: [[suggested]] must be a list of tables")
-    return Catalog(models=models, path=path, suggested=suggested)
+    embedders = [_parse_embedder(raw, i, path) for i, raw in enumerate(data.get("embedders") or [])]
+    return Catalog(models=models, path=path, suggested=suggested, embedders=embedders)
+
+
+_EMBEDDER_KEYS = {"id", "name", "licence", "dimensions", "max_tokens", "pooling", "min_cosine", "source"}
+
+
+def _parse_embedder(raw: Any, index: int, path: Path) -> EmbedderEntry:
+    embedder_id, where = _entry_id(raw, index, path, "embedder", _EMBEDDER_KEYS)
+    source = _parse_source(raw.get("source"), where, path.parent)
+    if not isinstance(source, WheelSource):
+        raise CatalogError(f"{where}: field 'source.kind': an embedder comes from a pypi-wheel")
+    pooling = _get(raw, "pooling", str, where)
+    if pooling != "mean":
+        raise CatalogError(f"{where}: field 'pooling': only \"mean\" is supported")
+    min_cosine = float(_get(raw, "min_cosine", float, where))
+    if not 0 < min_cosine <= 1:
+        raise CatalogError(f"{where}: field 'min_cosine': expected a number in (0, 1]")
+    return EmbedderEntry(id=embedder_id, name=_get(raw, "name", str, where), licence=_get(raw, "licence", str, where),
+                         dimensions=_get(raw, "dimensions", int, where), max_tokens=_get(raw, "max_tokens", int, where),
+                         pooling=pooling, min_cosine=min_cosine, source=source)
 
 
 # --- one entry -------------------------------------------------------------------------------------------
@@ -180,15 +233,20 @@ _MODEL_KEYS = {"id", "name", "architecture", "context_length", "licence", "dtype
                "expect_answer", "min_agreement", "source"}
 
 
-def _parse_model(raw: Any, index: int, path: Path) -> ModelEntry:
+def _entry_id(raw: Any, index: int, path: Path, what: str, keys: set[str]) -> tuple[str, str]:
+    """An entry's checked id, and how errors name the entry."""
     if not isinstance(raw, dict):
-        raise CatalogError(f"{path}: models[{index}] is not a table")
-    where = f"{path}: model {raw.get('id', f'#{index + 1}')!r}"
-    _no_unknown_keys(raw, _MODEL_KEYS, where)
-
-    model_id = _get(raw, "id", str, where)
-    if not _ID_RE.match(model_id):
+        raise CatalogError(f"{path}: {what}s[{index}] is not a table")
+    where = f"{path}: {what} {raw.get('id', f'#{index + 1}')!r}"
+    _no_unknown_keys(raw, keys, where)
+    entry_id = _get(raw, "id", str, where)
+    if not _ID_RE.match(entry_id):
         raise CatalogError(f"{where}: field 'id': use lowercase letters, digits, '.', '_' and '-' only")
+    return entry_id, where
+
+
+def _parse_model(raw: Any, index: int, path: Path) -> ModelEntry:
+    model_id, where = _entry_id(raw, index, path, "model", _MODEL_KEYS)
     source = _parse_source(raw.get("source"), where, path.parent)
     architecture = _get(raw, "architecture", str, where)
     allowed_arch = FOLDER_ARCHITECTURES if isinstance(source, FolderSource) else CONVERTED_ARCHITECTURES
