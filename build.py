@@ -282,8 +282,6 @@ def write_embedders(dist: Path) -> list[dict]:
     return entries
 
 
-
-
 def write_lab(dist: Path, wheels: list[str]) -> None:
     """dist/lab/: the notebook lab (build_lab.py), its kernel on the site's Pyodide and wheels."""
     import build_lab
