@@ -77,10 +77,10 @@ def bucket(frame: dict) -> str:
         return "llama.cpp (wllama wasm)" if wasm else "wllama glue (JS)"
     if "marked" in low or "purify" in low:
         return "markdown rendering (marked, DOMPurify)"
-    if low.endswith(("/app.js", "/store.js")):
-        return "pagellm page JS (app.js, store.js)"
     if "/bench/" in low:
         return "bench page JS"
+    if low.endswith(".js") and "/vendor/" not in low:
+        return "pagellm page JS (web/*.js)"
     if low.startswith("wasm://") and _function_index(name) >= 1000:
         # ONNX Runtime's plain build is compiled from bytes, so the profiler names it by hash only; it is
         # the one large wasm module without a URL in these pages (the generated stubs are a few functions).

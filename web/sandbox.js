@@ -268,7 +268,7 @@ export async function toolCall(msg, { item, conversationId }) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The hook app.js calls once a message is drawn: Run under Python blocks (a reply's rendered blocks, or
+// The hook render.js calls once a message is drawn: Run under Python blocks (a reply's rendered blocks, or
 // the fenced blocks of the user's own text) and a reply's tool calls.
 export function addCodeRunners(item, message) {
   if (item.dataset.streaming === "true") return;

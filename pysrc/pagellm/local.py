@@ -22,7 +22,6 @@ import time
 from .dtypes import choose_dtype, onnx_path
 from .engine import Citations, ContextUse, Delta, Final, Progress, ProgressCallback, Reading, ReplyClock
 from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError, ToolLoopError
-from .local_js import ENV_JS, PROMPT_JS, YIELD_EACH_STEP_JS
 from .messages import Conversation
 from .prefill import CachedPrompt, after_prompt, after_reply, common_prefix, plan_prompt, settle_chunks
 from .site import page_base_url

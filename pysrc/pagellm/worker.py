@@ -70,8 +70,10 @@ class WorkerApp:
     @staticmethod
     def error_event(err: PagellmError, conversation: Conversation | None = None) -> p.Error:
         details = err.to_dict()
+        # What a server answered (remote errors): status, host and its own (redacted) words.
+        answer = {name: getattr(err, name) for name in ("status", "host", "server_message") if getattr(err, name, None)}
         return p.Error(code=details.pop("code"), message=details.pop("message"), setting=getattr(err, "field", None),
-                       conversation=conversation.to_dict() if conversation else None, data=details)
+                       conversation=conversation.to_dict() if conversation else None, data={**details, **answer})
 
     async def on_init(self, request: p.Init) -> None:
         self.site_url = request.base or None

@@ -1,5 +1,5 @@
-"""The worker's half of the page's run_python tool: a call goes to the page as `tool-call`, its
-`tool-result` comes back, and the call and its result are kept with the reply."""
+"""The worker's half of the page's run_python tool: a call goes to the page as `run-tool`, its
+`tool-output` comes back, and the call and its result are kept with the reply."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def send(tools, kind="remote"):
 
 
 async def drive(answer):
-    """Send with the tool on; answer the page's tool-call with `answer` (a dict or None to never answer)."""
+    """Send with the tool on; answer the page's run-tool event with `answer` (a dict or None to never answer)."""
     events, engine = [], ToolEngine()
     app = WorkerApp(post=lambda e: e["kind"] == "end" or events.append(e), make_local=None, make_remote=lambda backend: engine)
     task = asyncio.ensure_future(app.handle(send(["run_python"])))

@@ -309,3 +309,18 @@ def test_every_request_ends_and_a_bad_one_is_refused_by_the_protocol():
     asyncio.run(app.handle({"v": 0, "id": "b", "kind": "init"}))
     assert [(e["id"], e["kind"]) for e in posted] == [("a", "error"), ("a", "end"), ("b", "error"), ("b", "end")]
     assert "txt" in posted[0]["message"] and "reload the page" in posted[2]["message"]
+
+
+def test_a_server_error_reaches_the_page_with_what_the_server_answered():
+    from pagellm.errors import ServerError
+
+    class FailingEngine(ScriptedEngine):
+        async def stream(self, conversation, settings):
+            raise ServerError("The server failed (500).", status=500, host="127.0.0.1:8080", server_message="boom")
+            yield
+
+    app, events = make_app(FailingEngine())
+    run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "tiny"}, send())
+    error = events[-1]
+    assert (error["kind"], error["code"]) == ("error", ServerError.code)
+    assert error["data"] == {"status": 500, "host": "127.0.0.1:8080", "server_message": "boom"}
