@@ -7,6 +7,7 @@ import { editLastMessage } from "./render.js";
 import { deleteChat, newChat, runSearch } from "./chats.js";
 import { branchIntent, loadFolder, loadModel, send, stop, summaryChat, testConnection } from "./intents.js";
 import { exportAll, exportCurrent, importFrom } from "./transfer.js";
+import { bindAttachments } from "./attachments.js";
 
 export function bindEvents() {
   $("composer").addEventListener("submit", (event) => { event.preventDefault(); send(); });
@@ -36,6 +37,7 @@ export function bindEvents() {
   $("error-close").addEventListener("click", clearError);
   bindModelChoice();
   bindRemote();
+  bindAttachments();
   $("rename-chat").addEventListener("click", () => {
     const title = prompt("Name this chat", state.conversation.title || "");
     if (title !== null) branchIntent("rename", { title });

@@ -8,6 +8,7 @@ import { fillContent, renderConversation, scrollToEnd } from "./render.js";
 import { renderChatList, saveConversation, showConversation } from "./chats.js";
 import { toolCall, toolsFor } from "./sandbox.js";
 import { takePrefetched } from "./prefetch.js";
+import { clearDraft, takeDraft } from "./attachments.js";
 import { keepLoadedModel } from "./offline.js";
 
 // Intents that end in a reply (send, edit, regenerate, continue): Python changes the conversation and
@@ -27,7 +28,10 @@ const onReplyEvent = {
   // Python took the request: the conversation holds the reply being written (empty, or the cut reply
   // being continued), which streams into its place.
   async accepted(event) {
-    if (state.sending === "send") ui.prompt.value = "";
+    if (state.sending === "send") {
+      ui.prompt.value = "";
+      clearDraft();  // now part of the question
+    }
     state.editDraft = null;
     await showConversation(event.conversation);
     const item = ui.messages.querySelector(`[data-message-id="${CSS.escape(event.reply)}"]`);
@@ -104,7 +108,7 @@ async function finishReply(conversation) {
 
 export function send() {
   if (ui.send.disabled) return;
-  generate("send", { text: ui.prompt.value });
+  generate("send", { text: ui.prompt.value, attachments: takeDraft() });
 }
 
 export function stop() {

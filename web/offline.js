@@ -4,6 +4,7 @@ import { $, formatBytes, root, ui } from "./dom.js";
 import { state } from "./state.js";
 import { showError } from "./status.js";
 import { DTYPE_FILES } from "./facts.js";
+import { attachmentUsage } from "./attachments.js";
 
 export const MODEL_CACHE = "pagellm-models";  // the service worker's cache of model files (sw.js)
 
@@ -83,6 +84,8 @@ export async function showStorage() {
   $("cached-models").replaceChildren(...items);
   const estimate = await navigator.storage?.estimate?.().catch(() => null);
   const persisted = await navigator.storage?.persisted?.().catch(() => false);
-  $("storage-usage").textContent = estimate ? `Using ${formatBytes(estimate.usage)} of ${formatBytes(estimate.quota)} ` +
-    `this browser allows${persisted ? " (kept: storage is persistent)" : ""}.` : "";
+  const files = attachmentUsage(state.chats);
+  $("storage-usage").textContent = (estimate ? `Using ${formatBytes(estimate.usage)} of ${formatBytes(estimate.quota)} ` +
+    `this browser allows${persisted ? " (kept: storage is persistent)" : ""}.` : "") +
+    (files.count ? ` Files attached to saved chats: ${files.count}, ${formatBytes(files.bytes)}.` : "");
 }

@@ -7,6 +7,7 @@ import { state } from "./state.js";
 import { showError } from "./status.js";
 import { addCodeRunners } from "./sandbox.js";
 import { branchIntent, generate, stop } from "./intents.js";
+import { attachmentChips, citationsElement } from "./attachments.js";
 
 export const PURIFY = {
   FORBID_TAGS: ["img", "style", "form", "input", "button", "iframe", "video", "audio", "source", "picture",
@@ -58,9 +59,11 @@ export function fillContent(item, message) {
       parts.push(details);
     }
     content.replaceChildren(...parts, ...renderMarkdown(message.content));
+    if (message.meta?.citations) content.append(citationsElement(message.meta.citations, state.conversation));
   } else {
     content.style.whiteSpace = "pre-wrap";
     content.textContent = message.content;
+    if (message.attachments?.length) content.append(attachmentChips(message.attachments));
   }
   addCodeRunners(item, message);  // Run under Python blocks, a reply's tool calls (sandbox.js)
 }

@@ -18,6 +18,7 @@ export const state = {
   focus: null,          // the message to show once the chat is drawn (a search result)
   keys: new Map(),      // endpoint -> API key, in memory; a key is only ever shown for its own endpoint
   prefetch: null,       // the bundled model's files, downloading while Python starts
+  draftAttachments: [], // files read by Python for the next question (Attached records)
   loadedModel: null,    // { model, dtype } of the local model in use
   useHub: false,        // the local model comes from a Hub id typed in
   searchTimer: 0,

@@ -98,6 +98,14 @@ def ort_build_for(device: str, loaded: str | None) -> tuple[str, str, str | None
     return loaded, device, None
 
 
+def use_ort_build(device: str) -> tuple[str, str, str | None]:
+    """The ONNX Runtime build a session on ``device`` gets in this worker (the first one loaded stays)."""
+    global _ort_loaded
+    build, device, note = ort_build_for(device, _ort_loaded)
+    _ort_loaded = _ort_loaded or build
+    return build, device, note
+
+
 _transformers = None
 _engine_js = None
 

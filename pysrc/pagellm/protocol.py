@@ -94,7 +94,17 @@ class Turn(Message):
 
 @request("send")
 class Send(Turn):
+    """A new question, with the files attached to it (``Attached`` records, as the worker made them)."""
     text: str = ""
+    attachments: list = field(default_factory=list)
+
+
+@request("attach")
+class Attach(Message):
+    """Read a file for the next question: ``data`` is its Blob (File); answered by ``Attached``."""
+    name: str = ""
+    data: Any = None
+    media_type: str | None = None
 
 
 @request("regenerate")
@@ -233,6 +243,14 @@ class Loaded(Message):
 @event("folder-received")
 class FolderReceived(Message):
     files: int = 0
+
+
+@event("attached")
+class Attached(Message):
+    """A file read and indexed (``pagellm.attachments.Attachment.to_dict()``); ``notice`` says when its
+    passages could only be indexed by their words (no embedding model)."""
+    attachment: dict = field(default_factory=dict)
+    notice: str | None = None
 
 
 @event("accepted")

@@ -21,7 +21,8 @@ import time
 from typing import Callable
 
 from . import protocol as p
-from .engine import ContextUse, Delta, Final, Reading
+from .attachments import Attachment
+from .engine import Citations, ContextUse, Delta, Final, Reading
 from .errors import GenerationError, InputError, PagellmError
 from .messages import MAX_MESSAGE_CHARS, Conversation, summary_request
 from .page_tools import PageTools
@@ -36,11 +37,15 @@ CHECKPOINT_SECONDS = 0.4   # how often a streaming reply is handed to the page t
 
 class WorkerApp:
     def __init__(self, post: Callable[[dict], None], make_local: Callable, make_remote: Callable,
-                 detect_webgpu: Callable | None = None):
+                 detect_webgpu: Callable | None = None, make_embedder: Callable | None = None,
+                 read_bytes: Callable | None = None):
         self.post = post
         self.make_local = make_local      # (model entry dict, device, site_url, threads, files) -> engine
         self.make_remote = make_remote    # (backend config dict) -> engine
         self.detect_webgpu = detect_webgpu
+        self.make_embedder = make_embedder  # (site_url, model id) -> an object with async embed(texts, progress)
+        self.read_bytes = read_bytes or _as_bytes  # an attachment's data (a Blob in the page) -> bytes
+        self.embedder = None
         self.site_url: str | None = None
         self.catalog: dict = {"models": []}
         self.local = None
@@ -160,8 +165,51 @@ class WorkerApp:
 
     async def on_send(self, request: p.Send) -> None:
         conversation, settings, engine = await self.prepare(request)
-        conversation.add_user(request.text)
+        conversation.add_user(request.text, attachments=[Attachment.from_dict(a) for a in request.attachments])
         await self.answer(engine, conversation, settings)
+
+    async def on_attach(self, request: p.Attach) -> None:
+        """Read a file, split its text into passages and embed them: the page holds the result until the
+        question is sent. A file that cannot be attached is refused whole, saying why."""
+        attachment = Attachment.from_bytes(request.name, await self.read_bytes(request.data), request.media_type)
+        notice = None
+        if attachment.kind != "image":
+            self.emit(p.Progress(stage=f"Indexing {attachment.name}", loaded=0, total=len(attachment.index.texts())))
+            notice = await self.embed_passages(attachment)
+        self.emit(p.Attached(attachment=attachment.to_dict(), notice=notice))
+
+    def embedder_for_site(self):
+        """The site's embedding model (catalog.json's first ``embedders`` entry), or None."""
+        entries = self.catalog.get("embedders") or []
+        if self.embedder is None and self.make_embedder and entries and self.site_url:
+            self.embedder = self.make_embedder(self.site_url, entries[0]["id"])
+        return self.embedder
+
+    async def embed_passages(self, attachment: Attachment) -> str | None:
+        embedder = self.embedder_for_site()
+        if embedder is None:
+            return "No embedding model on this site: passages are found by their words only."
+        texts = attachment.index.texts()
+
+        def progress(done: int, total: int) -> None:
+            self.emit(p.Progress(stage=f"Indexing {attachment.name}", loaded=done, total=total,
+                                 fraction=done / total if total else None))
+        try:
+            attachment.index.set_vectors(await embedder.embed(texts, progress), embedder.model_id)
+        except Exception as err:  # noqa: BLE001 - retrieval still works by words
+            return f"The embedding model failed ({type(err).__name__}: {err}): passages are found by their words only."
+        return None
+
+    async def prepare_retrieval(self, conversation: Conversation) -> None:
+        """Embed the question when the chat's files have embedded passages (else retrieval uses words)."""
+        embedder = self.embedder_for_site()
+        if embedder is None or not any(m.attachments for m in conversation.messages):
+            return
+        try:
+            conversation.query_vector = (await embedder.embed([conversation.question()]))[0]
+            conversation.embedding_model = embedder.model_id
+        except Exception:  # noqa: BLE001 - the passages are still ranked by their words
+            conversation.query_vector = None
 
     async def on_regenerate(self, request: p.Regenerate) -> None:
         """A new reply beside ``message_id`` (default: the path's last reply); the old one stays a sibling."""
@@ -230,6 +278,7 @@ class WorkerApp:
         if reply is None:
             reply = conversation.add_assistant("", status="interrupted")
         self.emit(p.Accepted(conversation=conversation.to_dict(), reply=reply.id))
+        await self.prepare_retrieval(conversation)
         await self.reply(engine, conversation, settings, reply)
 
     async def reply(self, engine, conversation: Conversation, settings: GenerationSettings, reply) -> None:
@@ -261,6 +310,8 @@ class WorkerApp:
                     self.emit(p.Context(used=event.used, limit=event.limit, left_out=event.left_out))
                 elif isinstance(event, Final):
                     final = event
+                elif isinstance(event, Citations):  # which files or passages the reply was given
+                    reply.meta["citations"] = event.data
                 elif isinstance(event, ToolCallEvent):  # kept with the reply, so the saved chat shows it
                     call = event.call
                     reply.meta.setdefault("tools", []).append(
@@ -363,6 +414,23 @@ class WorkerApp:
         self.emit(p.ModelsListed(ids=list(await engine.list_models())))
 
 
+async def _as_bytes(data) -> bytes:
+    """Bytes as they are (CPython, tests), or a Blob's bytes (the page)."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    if hasattr(data, "arrayBuffer"):
+        return (await data.arrayBuffer()).to_bytes()
+    from .errors import InputError
+
+    raise InputError("The attachment's content did not reach the worker as a file.")
+
+
+def _make_embedder(site_url: str, model_id: str):
+    from .page_embedder import PageEmbedder
+
+    return PageEmbedder(site_url, model_id)
+
+
 def _make_local(entry: dict, device: str, site_url: str, threads: int | None = None, files: dict | None = None):
     from .local import LocalEngine
 
@@ -387,7 +455,8 @@ def serve_worker() -> None:
     from .local import webgpu_adapter_info
 
     app = WorkerApp(post=lambda event: xworker.postMessage(json.dumps(event)),
-                    make_local=_make_local, make_remote=_make_remote, detect_webgpu=webgpu_adapter_info)
+                    make_local=_make_local, make_remote=_make_remote, detect_webgpu=webgpu_adapter_info,
+                    make_embedder=_make_embedder)
     tasks = set()
 
     def on_message(event):

@@ -324,3 +324,66 @@ def test_a_server_error_reaches_the_page_with_what_the_server_answered():
     error = events[-1]
     assert (error["kind"], error["code"]) == ("error", ServerError.code)
     assert error["data"] == {"status": 500, "host": "127.0.0.1:8080", "server_message": "boom"}
+
+
+class WordEmbedder:
+    """Vectors from two words, enough to tell the passages apart: [mentions 'train', mentions 'museum']."""
+    model_id = "test-embedder"
+
+    def __init__(self):
+        self.calls = []
+
+    async def embed(self, texts, progress=None):
+        self.calls.append(list(texts))
+        vectors = [[float("train" in t.lower()), float("museum" in t.lower())] for t in texts]
+        if progress:
+            progress(len(texts), len(texts))
+        return vectors
+
+
+class GroundedEngine(ScriptedEngine):
+    """Reads the files as both engines do (Conversation.model_input) and says what it was given."""
+
+    async def stream(self, conversation, settings):
+        from pagellm.engine import Citations
+
+        grounded = conversation.model_input()
+        self.seen = grounded.messages
+        yield Citations(grounded.citations)
+        yield Delta("At 9:40.")
+        yield Final("stop", 3)
+
+
+def test_an_attached_file_is_indexed_sent_with_the_question_and_cited():
+    engine, embedder = GroundedEngine(), WordEmbedder()
+    events = []
+    app = WorkerApp(post=lambda e: e["kind"] == "end" or events.append(e), make_local=lambda *a: engine,
+                    make_remote=None, make_embedder=lambda url, model: embedder)
+    catalog = {**CATALOG, "embedders": [{"id": "test-embedder"}]}
+    text = b"The train leaves at 9:40 from Lyon. " * 3
+    run(app, {"type": "init", "base": "http://x/", "catalog": catalog}, {"type": "load", "model": "tiny"},
+        {"type": "attach", "name": "notes.txt", "data": text})
+    attached = events[-1]
+    assert attached["kind"] == "attached" and attached["notice"] is None
+    assert attached["attachment"]["name"] == "notes.txt" and attached["attachment"]["index"]["model"] == "test-embedder"
+    run(app, send("When does the train leave?", attachments=[attached["attachment"]]))
+    done = events[-1]["conversation"]
+    question, reply = done["messages"][-2], done["messages"][-1]
+    assert [a["name"] for a in question["attachments"]] == ["notes.txt"]
+    assert "<attachments>" in engine.seen[-1]["content"] and "9:40" in engine.seen[-1]["content"]
+    assert reply["meta"]["citations"]["files"][0]["name"] == "notes.txt"
+    assert embedder.calls[-1] == ["When does the train leave?"]  # the question, for ranking passages
+
+
+def test_a_file_that_cannot_be_attached_is_refused_by_name():
+    app, events = make_app(ScriptedEngine())
+    run(app, {"type": "attach", "name": "photo.txt", "data": b"\x89PNG\r\n\x1a\n\x00\x00"},
+        {"type": "attach", "name": "tool.exe", "data": b"MZ"})
+    assert [e["kind"] for e in events] == ["error", "error"]
+    assert "photo.txt cannot be attached" in events[0]["message"] and "tool.exe" in events[1]["message"]
+
+
+def test_without_an_embedding_model_passages_are_found_by_their_words():
+    app, events = make_app(ScriptedEngine())
+    run(app, {"type": "init", "base": "http://x/", "catalog": CATALOG}, {"type": "attach", "name": "a.md", "data": b"# Hi\n\nText."})
+    assert events[-1]["kind"] == "attached" and "by their words only" in events[-1]["notice"]
