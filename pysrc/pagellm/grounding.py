@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 from .errors import InputError
 from .retrieval import search
 
-__all__ = ["Budget", "Grounded", "ground", "approx_tokens", "DEFAULT_TOKENS"]
+__all__ = ["Budget", "Grounded", "ground", "check_images", "approx_tokens", "DEFAULT_TOKENS"]
 
 # The room a remote model's prompt gets when its context length is not known (most serve 8k or more).
 DEFAULT_TOKENS = 12_000
@@ -108,14 +108,19 @@ def _passages_section(hits) -> str:
     return "\n\n".join(lines[:2]) + "\n\n" + "\n\n".join(lines[2:]) + "\n</passages>"
 
 
+def check_images(images, accepted: bool, engine: str) -> None:
+    """Refuse image attachments for a model that reads text only, naming the file."""
+    if images and not accepted:
+        raise InputError(f"{images[0].name} is an image, and {engine} reads text only.",
+                         hint="Remove the image, or use a remote provider whose model accepts images "
+                              "(OpenAI-style image_url parts).")
+
+
 def _content(text: str, extra: str, images, budget: Budget):
     body = f"{text}\n\n{extra}" if extra else text
     if not images:
         return body
-    if not budget.images:
-        raise InputError(f"{images[0].name} is an image, and {budget.engine} reads text only.",
-                         hint="Remove the image, or use a remote provider whose model accepts images "
-                              "(OpenAI-style image_url parts).")
+    check_images(images, budget.images, budget.engine)
     return [{"type": "text", "text": body},
             *({"type": "image_url", "image_url": {"url": a.data_url()}} for a in images)]
 

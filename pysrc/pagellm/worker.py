@@ -24,6 +24,7 @@ from . import protocol as p
 from .attachments import Attachment
 from .engine import Citations, ContextUse, Delta, Final, Reading
 from .errors import GenerationError, InputError, PagellmError
+from .grounding import check_images
 from .messages import MAX_MESSAGE_CHARS, Conversation, summary_request
 from .page_tools import PageTools
 from .settings import GenerationSettings
@@ -165,7 +166,11 @@ class WorkerApp:
 
     async def on_send(self, request: p.Send) -> None:
         conversation, settings, engine = await self.prepare(request)
-        conversation.add_user(request.text, attachments=[Attachment.from_dict(a) for a in request.attachments])
+        files = [Attachment.from_dict(a) for a in request.attachments]
+        # Checked before the question is added: a refused file leaves the chat and the draft as they were.
+        check_images([f for f in files if f.kind == "image"], getattr(engine, "accepts_images", False),
+                     getattr(engine, "name", None) or "this model")
+        conversation.add_user(request.text, attachments=files)
         await self.answer(engine, conversation, settings)
 
     async def on_attach(self, request: p.Attach) -> None:

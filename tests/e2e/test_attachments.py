@@ -96,3 +96,41 @@ def test_file_content_is_text_never_markup(chat):
     expect(chat.by("viewer-text")).to_contain_text("Plain words.")
     expect(chat.by("viewer-text")).not_to_contain_text("document.title")  # HTML is read as its visible text
     assert chat.page.title() != "owned"
+
+
+def test_a_pdf_is_read_page_by_page_and_a_scan_is_refused(chat):
+    from tests.pdf_maker import make_pdf
+
+    chat.open()
+    attach(chat, "report.pdf", make_pdf([["Quarterly report."], ["Revenue grew by 12 percent in spring."]]), "application/pdf")
+    expect(draft_chips(chat)).to_have_count(1, timeout=120_000)
+    expect(draft_chips(chat).first).to_contain_text("2 pages")
+    attach(chat, "scan.pdf", make_pdf([[]], drawing=True), "application/pdf")
+    expect(chat.by("error")).to_contain_text("scan.pdf")
+    expect(draft_chips(chat)).to_have_count(1)
+
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+       b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def test_files_and_images_go_to_a_remote_model_and_the_local_one_refuses_images(chat):
+    from tests.e2e.helpers import use_remote
+    from tests.fake_openai import FakeOpenAI
+
+    chat.open()
+    attach(chat, "dot.png", PNG, "image/png")
+    expect(draft_chips(chat)).to_have_count(1, timeout=60_000)
+    chat.send("What is in the picture?")
+    expect(chat.by("error")).to_contain_text("dot.png", timeout=60_000)
+    expect(chat.by("error")).to_contain_text("text only")
+    with FakeOpenAI() as fake:
+        use_remote(chat, fake.base_url())
+        attach(chat, "notes.txt", NOTES.encode())
+        expect(draft_chips(chat)).to_have_count(2, timeout=60_000)
+        chat.ask("Describe both files.", max_tokens=None, temperature=None)
+        body = fake.requests[-1].body
+        content = body["messages"][-1]["content"]
+        parts = {part["type"]: part for part in content}
+        assert "platform 7" in parts["text"]["text"] and "<attachments>" in parts["text"]["text"]
+        assert parts["image_url"]["image_url"]["url"].startswith("data:image/png;base64,")

@@ -387,3 +387,13 @@ def test_without_an_embedding_model_passages_are_found_by_their_words():
     app, events = make_app(ScriptedEngine())
     run(app, {"type": "init", "base": "http://x/", "catalog": CATALOG}, {"type": "attach", "name": "a.md", "data": b"# Hi\n\nText."})
     assert events[-1]["kind"] == "attached" and "by their words only" in events[-1]["notice"]
+
+
+def test_an_image_for_a_text_only_model_is_refused_before_the_chat_changes():
+    from pagellm.attachments import Attachment
+
+    png = Attachment.from_bytes("dot.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).to_dict()
+    app, events = make_app(ScriptedEngine())
+    run(app, {"type": "init", "catalog": CATALOG}, {"type": "load", "model": "tiny"}, send("What is it?", attachments=[png]))
+    assert [e["kind"] for e in events[-1:]] == ["error"] and "dot.png is an image" in events[-1]["message"]
+    assert "accepted" not in [e["kind"] for e in events]
