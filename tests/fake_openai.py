@@ -30,6 +30,8 @@ name (``"model": "<behaviour>"``); flags join it with ``+`` (``slow+nocors``). B
   huge-json        one 8 MB content delta
   redirect         307 to another origin
   code             a reply with a Python code block (CODE_REPLY)
+  code-lines-N     a reply with one fenced Python block of N lines (long_code(N)), a line every 2 ms:
+                   for rendering cost while a long block streams
   tool-python      a call of the tool run_python (TOOL_CODE), its arguments streamed in pieces; once the
                    request carries the tool's result: "The sandbox said: <result>"
   tool-unknown     a call of a tool no request offers (delete_files)
@@ -74,6 +76,13 @@ ERROR_BODIES = {
     500: {"error": {"message": "The server had an error while processing your request.", "type": "server_error"}},
     503: {"error": {"message": "The engine is currently overloaded, please try again later.", "type": "server_error"}},
 }
+
+
+def long_code(lines: int) -> str:
+    """The code-lines-N reply: prose, an N-line Python block, prose."""
+    body = "\n".join(f"def step_{i}(x, y={i}):  # line {i}\n    return [a * y for a in range(x)] if x else 'none'".split("\n")[i % 2]
+                     for i in range(lines))
+    return f"A long program:\n\n```python\n{body}\n```\n\nThat is all."
 
 
 @dataclass
@@ -272,6 +281,14 @@ class _Handler(BaseHTTPRequestHandler):
             for i in range(40):
                 time.sleep(delay)
                 self._chunk(chunk({"content": f" w{i}"}))
+            self._chunk(chunk({}, "stop"))
+            self._chunk(b"data: [DONE]\n\n")
+            return self._end_chunks()
+        if name.startswith("code-lines-"):
+            self._chunk(chunk({"role": "assistant", "content": ""}))
+            for line in long_code(int(name.rsplit("-", 1)[1])).splitlines(keepends=True):
+                self._chunk(chunk({"content": line}))
+                time.sleep(0.002)
             self._chunk(chunk({}, "stop"))
             self._chunk(b"data: [DONE]\n\n")
             return self._end_chunks()
