@@ -46,7 +46,15 @@ VENDOR_FILES = {
     "vendor/transformers.min.js": "@huggingface/transformers/dist/transformers.min.js",
     "vendor/marked.esm.js": "marked/lib/marked.esm.js",
     "vendor/purify.es.mjs": "dompurify/dist/purify.es.mjs",
+    "vendor/highlight.min.js": "@highlightjs/cdn-assets/es/highlight.min.js",
+    "vendor/katex/katex.mjs": "katex/dist/katex.mjs",
+    "vendor/katex/katex.min.css": "katex/dist/katex.min.css",
 }
+# The browsers the page supports all read woff2: KaTeX's CSS tries it first, so the other formats are not served.
+KATEX_FONTS = ("katex/dist/fonts", "*.woff2")
+# PNG icons rasterised from web/icon.svg by sharp (npm): (size, maskable). A maskable icon is drawn on a
+# full-bleed background with the symbol inside the safe zone (the middle 80%).
+ICONS = {"icons/icon-192.png": (192, False), "icons/icon-512.png": (512, False), "icons/maskable-512.png": (512, True)}
 
 
 class BuildError(Exception):
@@ -319,9 +327,39 @@ def write_page_modules(dist: Path) -> None:
 # The page's own modules (the worker-side engine-env.js and sandbox-worker.js are not): index.html
 # preloads each with its integrity hash.
 def page_modules(dist: Path) -> list[str]:
-    skip = {"sw.js", "sandbox-worker.js", "engine-env.js"}
+    skip = {"sw.js", "sandbox-worker.js", "engine-env.js", "highlight-worker.js"}
     own = sorted(p.name for p in dist.glob("*.js") if p.name not in skip and (ROOT / "web" / p.name).exists())
-    return own + ["protocol.js", "facts.js", "vendor/marked.esm.js", "vendor/purify.es.mjs"]
+    return own + ["protocol.js", "facts.js", "vendor/marked.esm.js", "vendor/purify.es.mjs", "vendor/katex/katex.mjs"]
+
+
+ICON_SCRIPT = """
+const sharp = require("sharp");
+const [svgPath, out, size, maskable, background] = process.argv.slice(1);
+const n = Number(size);
+(async () => {
+  const image = maskable === "1"
+    ? sharp({ create: { width: n, height: n, channels: 4, background } })
+        .composite([{ input: await sharp(svgPath).resize(Math.round(n * 0.72)).png().toBuffer(), gravity: "center" }])
+    : sharp(svgPath).resize(n, n);
+  await image.png().toFile(out);
+})().catch((err) => { console.error(err.message); process.exit(1); });
+"""
+
+
+def write_icons(dist: Path) -> None:
+    """The manifest's PNG icons from web/icon.svg, cached by the SVG, the script and sharp's version."""
+    svg = ROOT / "web" / "icon.svg"
+    background = json.loads((ROOT / "web" / "manifest.webmanifest").read_text())["theme_color"]
+    sharp_version = json.loads((NODE / "sharp" / "package.json").read_text())["version"]
+    key = hashlib.sha256(svg.read_bytes() + ICON_SCRIPT.encode() + background.encode() + sharp_version.encode()).hexdigest()[:16]
+    cache = CACHE / "icons" / key
+    for rel, (size, maskable) in ICONS.items():
+        target = cache / rel
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            run(["node", "-e", ICON_SCRIPT, str(svg), str(target), str(size), "1" if maskable else "0", background],
+                f"drawing {rel}", "sharp (npm) rasterises web/icon.svg: run `npm ci --ignore-scripts`.", cwd=ROOT)
+        copy(target, dist / rel)
 
 
 def write_manifest(dist: Path) -> dict:
@@ -352,6 +390,8 @@ def build(model_ids: list[str] | None = None) -> Path:
     wheels = write_pyodide(DIST)
     for rel, src in VENDOR_FILES.items():
         copy(NODE / src, DIST / rel)
+    for font in (NODE / KATEX_FONTS[0]).glob(KATEX_FONTS[1]):
+        copy(font, DIST / "vendor" / "katex" / "fonts" / font.name)
     for name in ORT_FILES:
         copy(NODE / "onnxruntime-web" / "dist" / name, DIST / "vendor" / "ort" / name)
     pyscript = NODE / "@pyscript" / "core" / "dist"
@@ -363,6 +403,7 @@ def build(model_ids: list[str] | None = None) -> Path:
         if path.is_file() and path.name != "sw.js":
             shutil.copy2(path, DIST / path.relative_to(web))
     write_page_modules(DIST)
+    write_icons(DIST)
     write_index(DIST)
     config = json.loads((web / "pyscript.json").read_text())
     config["files"] = {f"./{write_python_archive(DIST, wheels).relative_to(DIST).as_posix()}": "./site/*"}
@@ -409,7 +450,7 @@ def write_index(dist: Path) -> None:
     policy = "; ".join(f"{name} {value}" for name, value in CSP.items())
     html = html.replace("<meta charset=\"utf-8\">",
                         f"<meta charset=\"utf-8\">\n  <meta http-equiv=\"Content-Security-Policy\" content=\"{policy}\">", 1)
-    for rel in (*page_modules(dist), "app.css"):
+    for rel in (*page_modules(dist), "app.css", "vendor/katex/katex.min.css"):
         target = f'href="./{rel}"' if rel.endswith(".css") else f'src="./{rel}"'
         preload = f'<link rel="modulepreload" href="./{rel}">'
         if target in html:

@@ -1,25 +1,18 @@
-// Drawing a conversation: model text is markdown made safe by DOMPurify. Nothing the model writes can
-// load a resource or run script: images, media, forms, frames and styles are removed before insertion.
-import { marked } from "./vendor/marked.esm.js";
-import DOMPurify from "./vendor/purify.es.mjs";
+// Drawing a conversation: model text goes through markdown.js (markdown, math, highlighting, made safe by
+// DOMPurify). Nothing the model writes can load a resource or run script: images, media, forms, frames
+// and styles are removed before insertion.
 import { $, button, ui } from "./dom.js";
 import { state } from "./state.js";
 import { showError } from "./status.js";
 import { addCodeRunners } from "./sandbox.js";
 import { branchIntent, generate, stop } from "./intents.js";
 import { attachmentChips, citationsElement } from "./attachments.js";
+import { PURIFY, markdownNodes, renderMarkdown } from "./markdown.js";
 
-export const PURIFY = {
-  FORBID_TAGS: ["img", "style", "form", "input", "button", "iframe", "video", "audio", "source", "picture",
-    "svg", "math", "object", "embed", "link", "meta", "base", "textarea", "select"],
-  FORBID_ATTR: ["style", "srcset", "src", "action", "formaction", "background", "poster"],
-  ALLOW_DATA_ATTR: false,
-};
-marked.use({ gfm: true, breaks: true });
+export { PURIFY };
 
-function renderMarkdown(text) {
-  const fragment = document.createElement("div");
-  fragment.innerHTML = DOMPurify.sanitize(marked.parse(text), PURIFY);
+// Each new markdown block: links open elsewhere without the page's referrer, code blocks get Copy.
+function decorate(fragment) {
   for (const link of fragment.querySelectorAll("a")) {
     link.target = "_blank";
     link.rel = "noopener noreferrer nofollow";
@@ -29,7 +22,6 @@ function renderMarkdown(text) {
     copy.addEventListener("click", () => copyText(pre.querySelector("code")?.textContent ?? pre.textContent, copy));
     pre.append(copy);
   }
-  return fragment.childNodes;
 }
 
 function copyText(text, target) {
@@ -50,15 +42,20 @@ function messageElement(role, status = "complete") {
 export function fillContent(item, message) {
   const content = item.querySelector(".content");
   if (item.dataset.role === "assistant") {
-    const parts = [];
+    // Redrawn every frame while streaming: the reasoning and the markdown blocks already drawn stay,
+    // anything else (a "Reading…" line, old citations) goes.
+    let details = content.querySelector(":scope > details.reasoning");
+    const kept = markdownNodes(content);
+    for (const node of [...content.childNodes]) if (node !== details && !kept.has(node)) node.remove();
     if (message.meta?.reasoning) {
-      const details = document.createElement("details");
-      details.className = "reasoning";
-      details.innerHTML = "<summary>Reasoning</summary>";
-      details.append(document.createTextNode(message.meta.reasoning));
-      parts.push(details);
-    }
-    content.replaceChildren(...parts, ...renderMarkdown(message.content));
+      if (!details) {
+        details = Object.assign(document.createElement("details"), { className: "reasoning", innerHTML: "<summary>Reasoning</summary>" });
+        details.append(document.createTextNode(""));
+        content.prepend(details);
+      }
+      details.lastChild.data = message.meta.reasoning;
+    } else details?.remove();
+    renderMarkdown(content, message.content, { streaming: item.dataset.streaming === "true", decorate });
     if (message.meta?.citations) content.append(citationsElement(message.meta.citations, state.conversation));
   } else {
     content.style.whiteSpace = "pre-wrap";

@@ -34,6 +34,7 @@ export function saveSettings() {
     base_url: ui.baseUrl.value, remote_model: ui.remoteModel.value, system_prompt: ui.systemPrompt.value,
     remember_key: ui.rememberKey.checked, form: readSettingsForm(),
     hub_base_url: ui.hubBaseUrl.value, hub_model_id: ui.hubModelId.value, use_hub: state.useHub,
+    theme: $("theme").value,
   };
   saveJSON(SETTINGS_KEY, saved);
   if (ui.rememberKey.checked) saveJSON(KEYS_KEY, Object.fromEntries(state.keys));
@@ -50,9 +51,18 @@ function applyBounds() {
   }
 }
 
+// The theme: "system" follows prefers-color-scheme; app.css reads <html data-theme>.
+function restoreTheme(saved) {
+  const select = $("theme");
+  select.value = ["light", "dark"].includes(saved.theme) ? saved.theme : "system";
+  document.documentElement.dataset.theme = select.value;
+  select.addEventListener("change", () => { document.documentElement.dataset.theme = select.value; saveSettings(); });
+}
+
 export function restoreSettings() {
   applyBounds();
   const saved = loadJSON(SETTINGS_KEY) || {};
+  restoreTheme(saved);
   if (saved.form) for (const [name, value] of Object.entries(saved.form)) if (settingFields[name]) settingFields[name].value = value;
   if (saved.system_prompt) ui.systemPrompt.value = saved.system_prompt;
   if (saved.device) ui.deviceChoice.value = saved.device;
