@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from tests.guard import NetworkGuard as Guard
+from webroot import served_bytes
 
 PROMPT = "What is the capital of France?"
 PROBE_TOKENS = 8          # the first visit's short reply of a `cached` contender
@@ -172,9 +173,12 @@ def pagellm_url(base: str, model: str, c: Contender) -> str:
 
 
 def set_field(page, selector: str, value) -> None:
-    field = page.locator(selector)
-    field.fill(str(value))
-    field.dispatch_event("change")
+    """Set a settings field as typing would (input and change events), whether or not its panel is open."""
+    page.locator(selector).evaluate("""(field, value) => {
+        field.value = value;
+        field.dispatchEvent(new Event("input", { bubbles: true }));
+        field.dispatchEvent(new Event("change", { bubbles: true }));
+    }""", str(value))
 
 
 def pagellm_send(page, text: str, timeout: float) -> float:
@@ -262,6 +266,7 @@ def run_pagellm(browser, base: str, c: Contender, guard: Guard, *, model: str, t
         page = context.new_page()
         url = pagellm_url(base, model, c)
         served_id = model + (".q4" if c.dtype == "q4" else "")
+        before = served_bytes(base)
         out = pagellm_visit(page, url)
         if c.dtype and f"({c.dtype})" not in out["device_note"]:
             raise RunError(f"the page loaded {out['device_note']!r}, not {c.dtype}")
@@ -272,12 +277,14 @@ def run_pagellm(browser, base: str, c: Contender, guard: Guard, *, model: str, t
             out["open_first_token_s"] = probe["open_first_token_s"]
             out["ttft_s_first_visit"] = probe["ttft_s"]
             out["sw_settle_s"] = pagellm_settle(page, served_id)
+            out["first_visit_bytes"] = _since(base, before)
             again = pagellm_visit(page, url)
             out.update({f"{k}_cached": again[k] for k in ("boot_s", "ready_s", "load_s")})
             reply = pagellm_generate(page, tokens)
             out["open_first_token_s_cached"] = reply["open_first_token_s"]
         else:
             out["sw_settle_s"] = pagellm_settle(page, served_id)
+            out["first_visit_bytes"] = _since(base, before)
             reply = pagellm_generate(page, tokens)
         out.update({k: reply.get(k) for k in REPLY_KEYS})
         return out
@@ -316,16 +323,25 @@ def js_visit(page, url: str, tokens: int) -> dict:
     }
 
 
+def _since(base: str, before: int | None) -> int | None:
+    """Bytes the site sent since `before` (a first visit's download, the service worker's included)."""
+    now = served_bytes(base)
+    return None if now is None or before is None else now - before
+
+
 def run_js_page(browser, base: str, c: Contender, guard: Guard, *, model: str, tokens: int, **_) -> dict:
     context = new_context(browser, guard)
     try:
         page = context.new_page()
         url = js_page_url(base, c, model)
+        before = served_bytes(base)
         first = js_visit(page, url, PROBE_TOKENS if c.cached else tokens)
+        first["first_visit_bytes"] = _since(base, before)
         if not c.cached:
             return first
         reply = js_visit(page, url, tokens)
-        out = {k: first[k] for k in ("load_s", "ready_s", "open_first_token_s", "threads_used", "isolated")}
+        out = {k: first[k] for k in ("load_s", "ready_s", "open_first_token_s", "threads_used", "isolated",
+                                     "first_visit_bytes")}
         out["ttft_s_first_visit"] = first["ttft_s"]
         out.update({"load_s_cached": reply["load_s"], "ready_s_cached": reply["ready_s"],
                     "open_first_token_s_cached": reply["open_first_token_s"]})

@@ -27,6 +27,7 @@ import re
 import shutil
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -92,20 +93,14 @@ def bucket(frame: dict) -> str:
     return "other JS"
 
 
-def parse(trace: dict, first_mark: str, done_mark: str) -> dict:
-    """Self time per bucket/function/thread between the two marks (µs of trace clock)."""
-    events = trace.get("traceEvents", trace if isinstance(trace, list) else [])
-    names = {}
-    for e in events:
-        if e.get("ph") == "M" and e.get("name") == "thread_name":
-            names[(e["pid"], e["tid"])] = e["args"].get("name", "")
-    marks = defaultdict(list)
-    for e in events:
-        if e.get("cat", "").startswith("blink.user_timing") and e.get("name") in (first_mark, done_mark):
-            marks[e["name"]].append(e["ts"])
-    if not marks.get(first_mark) or not marks.get(done_mark):
-        raise drivers.RunError(f"the trace has no {first_mark} / {done_mark} marks")
-    start, end = min(marks[first_mark]), max(marks[done_mark])
+def thread_names(events: list[dict]) -> dict:
+    """(pid, tid) -> the thread's name, from the trace's metadata."""
+    return {(e["pid"], e["tid"]): e["args"].get("name", "") for e in events
+            if e.get("ph") == "M" and e.get("name") == "thread_name"}
+
+
+def samples(events: list[dict], names: dict):
+    """Every profiler sample of the trace: (thread name, time µs of trace clock, µs it stands for, call frame)."""
     profiles: dict = {}
     for e in events:
         if e.get("name") == "Profile":
@@ -113,33 +108,44 @@ def parse(trace: dict, first_mark: str, done_mark: str) -> dict:
                                                   "start": e["args"]["data"]["startTime"], "nodes": {},
                                                   "samples": [], "deltas": []}
     for e in events:
-        if e.get("name") != "ProfileChunk":
-            continue
-        profile = profiles.get((e["pid"], e.get("id")))
+        profile = profiles.get((e["pid"], e.get("id"))) if e.get("name") == "ProfileChunk" else None
         if profile is None:
             continue
-        data = e["args"]["data"]
-        cpu = data.get("cpuProfile", {})
+        cpu = e["args"]["data"].get("cpuProfile", {})
         for node in cpu.get("nodes", []):
             profile["nodes"][node["id"]] = node
         profile["samples"] += cpu.get("samples", [])
-        profile["deltas"] += data.get("timeDeltas", [])
-    by_bucket: dict = defaultdict(float)
-    by_function: dict = defaultdict(float)
-    by_thread: dict = defaultdict(float)
+        profile["deltas"] += e["args"]["data"].get("timeDeltas", [])
     for profile in profiles.values():
         t = profile["start"]
         for node_id, delta in zip(profile["samples"], profile["deltas"]):
             t += delta
-            if not start <= t <= end or delta <= 0:
-                continue
-            frame = profile["nodes"].get(node_id, {}).get("callFrame", {})
-            where = bucket(frame)
-            by_bucket[where] += delta
-            if where != "idle":
-                by_thread[profile["thread"]] += delta
-                fn = frame.get("functionName") or "(anonymous)"
-                by_function[f"{fn} [{Path(frame.get('url', '') or '?').name}]"] += delta
+            yield profile["thread"], t, delta, profile["nodes"].get(node_id, {}).get("callFrame", {})
+
+
+def parse(trace: dict, first_mark: str, done_mark: str) -> dict:
+    """Self time per bucket/function/thread between the two marks (µs of trace clock)."""
+    events = trace.get("traceEvents", trace if isinstance(trace, list) else [])
+    names = thread_names(events)
+    marks = defaultdict(list)
+    for e in events:
+        if e.get("cat", "").startswith("blink.user_timing") and e.get("name") in (first_mark, done_mark):
+            marks[e["name"]].append(e["ts"])
+    if not marks.get(first_mark) or not marks.get(done_mark):
+        raise drivers.RunError(f"the trace has no {first_mark} / {done_mark} marks")
+    start, end = min(marks[first_mark]), max(marks[done_mark])
+    by_bucket: dict = defaultdict(float)
+    by_function: dict = defaultdict(float)
+    by_thread: dict = defaultdict(float)
+    for thread, t, delta, frame in samples(events, names):
+        if not start <= t <= end or delta <= 0:
+            continue
+        where = bucket(frame)
+        by_bucket[where] += delta
+        if where != "idle":
+            by_thread[thread] += delta
+            fn = frame.get("functionName") or "(anonymous)"
+            by_function[f"{fn} [{Path(frame.get('url', '') or '?').name}]"] += delta
     return {"window_us": end - start, "buckets": dict(by_bucket), "functions": dict(by_function),
             "threads": dict(by_thread)}
 
@@ -221,40 +227,47 @@ def render(results: dict, labels: dict, meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(args) -> int:
+@contextmanager
+def profiling_browser(args, tokens: int, gguf=None):
+    """(browser, base): the benchmark's site for this model and a headless Chromium, closed afterwards."""
     from playwright.sync_api import sync_playwright
 
     from webroot import BenchSite
 
-    chosen = [c for c in PROFILED if not args.only or re.search(args.only, c.key)]
-    gguf, _ = find_gguf(args) if any(c.kind == "wllama" for c in chosen) else (None, "")
-    if gguf is None:
-        chosen = [c for c in chosen if c.kind != "wllama"]
-    site = BenchSite.create(args.dist, [args.model], args.tokens, gguf=gguf, q4=False)
-    server, base = site.serve()
-    results, labels = {}, {c.key: c.label for c in chosen}
+    site = BenchSite.create(args.dist, [args.model], tokens, gguf=gguf, q4=False)
+    _, base = site.serve()
     args.out.mkdir(parents=True, exist_ok=True)
-    guard = drivers.Guard()
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS, headless=True)
-            version = browser.version
             try:
-                for c in chosen:
-                    t0 = time.monotonic()
-                    try:
-                        found, trace = traced_reply(browser, base, c, args, guard)
-                    except Exception as err:  # noqa: BLE001
-                        say(f"   {c.key}: FAILED {type(err).__name__}: {err}")
-                        continue
-                    results[c.key] = found
-                    if getattr(args, "keep_traces", False):
-                        (args.out / f"trace-{c.key}.json").write_text(json.dumps(trace))
-                    say(f"   {c.key}: {found['tokens']} tokens traced [{time.monotonic() - t0:.0f} s]")
+                yield browser, base
             finally:
                 browser.close()
     finally:
         site.close()
+
+
+def main(args) -> int:
+    chosen = [c for c in PROFILED if not args.only or re.search(args.only, c.key)]
+    gguf, _ = find_gguf(args) if any(c.kind == "wllama" for c in chosen) else (None, "")
+    if gguf is None:
+        chosen = [c for c in chosen if c.kind != "wllama"]
+    results, labels = {}, {c.key: c.label for c in chosen}
+    guard = drivers.Guard()
+    with profiling_browser(args, args.tokens, gguf) as (browser, base):
+        version = browser.version
+        for c in chosen:
+            t0 = time.monotonic()
+            try:
+                found, trace = traced_reply(browser, base, c, args, guard)
+            except Exception as err:  # noqa: BLE001
+                say(f"   {c.key}: FAILED {type(err).__name__}: {err}")
+                continue
+            results[c.key] = found
+            if getattr(args, "keep_traces", False):
+                (args.out / f"trace-{c.key}.json").write_text(json.dumps(trace))
+            say(f"   {c.key}: {found['tokens']} tokens traced [{time.monotonic() - t0:.0f} s]")
     meta = {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "model": args.model, "tokens": args.tokens,
             "browser": f"Chromium {version}", "loadavg": loadavg()}
     text = render(results, labels, meta)

@@ -24,6 +24,7 @@ METRICS = {
     "ttft_s": ("send to first token (s)", False),
     "ttft_s_first_visit": ("send to first token, first visit's probe reply (s)", False),
     "sw_settle_s": ("wait for pagellm's service worker after a first visit (s)", False),
+    "first_visit_bytes": ("bytes the site sent on a first visit, service worker included", False),
     "decode_tps": ("decode (tokens/s)", True),
     "decode_tps_page": ("decode as the page sees it (tokens/s)", True),
     "max_gap_ms": ("longest main-thread timer gap while generating (ms)", False),
@@ -72,6 +73,8 @@ def fmt(value: float | None, metric: str) -> str:
         return f"{value:,.0f}" if value >= 1000 else f"{value:.1f}"
     if metric in ("tokens", "prompt_tokens"):
         return f"{value:.0f}"
+    if metric.endswith("_bytes"):
+        return f"{value / 1e6:.1f} MB"
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
@@ -130,6 +133,11 @@ def bars(summary: dict, remote: dict, meta: dict | None = None) -> list[tuple[st
     warm = median(summary, "pagellm-q8-t1", "open_first_token_s_cached")
     if warm is not None:
         add("open-to-first-token, from cache ≤ 3 s", f"{warm:.2f} s", warm <= 3)
+    for metric, visit in (("open_first_token_s", "first visit"), ("open_first_token_s_cached", "from cache")):
+        mine, js = median(summary, "pagellm-q8-t1", metric), median(summary, "tjs-q8-t1", metric)
+        if mine is not None and js is not None:
+            add(f"open-to-first-token ≤ plain-JS Transformers.js, {visit} (q8, 1 thread)",
+                f"{mine / js:.2f}x ({mine:.2f} s vs {js:.2f} s)", mine <= js)
     mine, bare = median(summary, "pagellm-q8-t1", "boot_s"), median(summary, "pyodide", "boot_s")
     if mine is not None and bare:
         add("Python ready ≤ 1.1x a bare Pyodide page", f"{mine / bare:.2f}x ({mine:.2f} s vs {bare:.2f} s)",
@@ -217,14 +225,24 @@ def tables(summary: dict, remote: dict, meta: dict) -> list[tuple[str, list[str]
             cell(summary, key, "ttft_s"), cell(summary, key, "decode_tps"),
             ratio(median(summary, key, "decode_tps"), median(summary, ref, "decode_tps")),
             cell(summary, key, "prompt_tokens", False) + " / " + cell(summary, key, "tokens", False),
+            cell(summary, key, "first_visit_bytes", False),
         ])
     if gen_rows:
         out.append((f"2. Local generation: {meta['tokens']} tokens, greedy, \"{meta['prompt']}\" "
                     "(times in s, lower is better; decode in tokens/s, higher is better)",
                     ["contender", "load, first visit", "load, return visit", "load ÷ pagellm q8",
                      "open → first token, first visit", "… return visit", "send → first token",
-                     "decode tok/s", "decode ÷ pagellm q8 (same threads)", "prompt / generated tokens"],
+                     "decode tok/s", "decode ÷ pagellm q8 (same threads)", "prompt / generated tokens",
+                     "first-visit download"],
                     gen_rows))
+    devices = meta.get("first_visit_bytes_by_device") or {}
+    if devices:
+        out.append(("First-visit download per device, from the build (pagellm: the page, the service worker's "
+                    "precache and the model's weights; the measured column above also counts the service worker "
+                    "keeping the weights the page loaded before it took control)",
+                    ["device", "runtime and app", "model weights", "total"],
+                    [[device, f"{d['app'] / 1e6:.1f} MB", f"{d['model'] / 1e6:.1f} MB",
+                      f"{(d['app'] + d['model']) / 1e6:.1f} MB"] for device, d in devices.items()]))
 
     resp_rows = []
     for key, entry in summary.items():

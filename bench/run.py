@@ -23,11 +23,14 @@ return visit (pyodide, pagellm-q8-t1, tjs-q8-t1, wllama-t1) send a short probe r
 first token, first visit), then open the page again in the same context and write the full reply there
 (load from cache, open to first token from cache, decode, responsiveness); the others write the full reply
 on their first visit. Secondary variants run --runs-extra times; --budget-min stops starting rounds in time
-for the whole run to stay under 30 minutes. Writes bench/results/latest.{md,png} (commit these) and
-latest.json plus a dated JSON of the raw runs (ignored by git); prints the table and the load average.
+for the whole run to stay under 30 minutes. Writes bench/results/latest.{md,png,json} (commit these: the
+JSON holds the raw runs) and a dated copy of the JSON (ignored by git); prints the table and the load average.
+--baseline DIST adds pagellm q8 from another build, alternating with this one (before/after in one run).
 
 --profile traces one reply each of pagellm, the plain-JS page and wllama with Chromium's sampling profiler
-and prints where decode time goes, per component and thread (bench/results/profile.md).
+and prints where decode time goes, per component and thread (bench/results/profile.md); --profile-startup
+traces a return visit of pagellm and the plain-JS page from navigation to the first token, per thread
+(bench/results/startup.md).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ import drivers  # noqa: E402
 import report  # noqa: E402
 from drivers import Contender  # noqa: E402
 from harness import CHROMIUM_ARGS, DEFAULT_MODEL, find_gguf, loadavg, machine, say  # noqa: E402
-from pagellm.dtypes import onnx_path  # noqa: E402
+from pagellm.dtypes import DTYPE_FILES, onnx_path  # noqa: E402
 from webroot import BenchSite, SiteError  # noqa: E402
 
 
@@ -68,7 +71,25 @@ def model_quality(model_id: str) -> dict:
     sizes = {rel: f["bytes"] for rel, f in report_data.get("files", {}).items()}
     return {dtype: {"agreement": r.get("agreement"), "agreement_one_pass": r.get("agreement_one_pass"),
                     "answer": r.get("answer"), "bytes": sizes.get(onnx_path(dtype))}
-            for dtype, r in report_data.get("check", {}).get("dtypes", {}).items() if dtype in files}
+            for dtype, r in report_data.get("check", {}).get("dtypes", {}).items() if dtype in DTYPE_FILES}
+
+
+def first_visit_bytes_by_device(dist: Path, model_id: str) -> dict:
+    """What a first visit downloads on each device, from the build: every file the service worker precaches
+    (web/sw.js: not the models, the lab or ONNX Runtime's WebGPU build), the device's ONNX Runtime build and
+    the files the engine fetches for the model on it (the catalog's fetched_files)."""
+    files = json.loads((dist / "manifest.json").read_text())["files"]
+    catalog = json.loads((dist / "models" / "catalog.json").read_text())
+    model = next((m for m in catalog["models"] if m["id"] == model_id), None)
+    webgpu_runtime = [p for p in files if re.match(r"vendor/ort/[^/]*\.asyncify\.", p)]
+    shell = sum(f["size"] for p, f in files.items()
+                if not p.startswith(("models/", "lab/")) and p not in webgpu_runtime)
+    out = {}
+    for device, fetched in ((model or {}).get("fetched_files") or {}).items():
+        runtime = sum(files[p]["size"] for p in webgpu_runtime) if device == "webgpu" else 0
+        weights = sum(files.get(f"models/{model_id}/{rel}", {}).get("size", 0) for rel in fetched)
+        out[device] = {"app": shell + runtime, "model": weights}
+    return out
 
 
 def all_contenders(full: bool) -> list[Contender]:
@@ -112,10 +133,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--budget-min", type=float, default=25.0,
                         help="start no new round after this many minutes (default 25)")
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="the built site (default dist/)")
+    parser.add_argument("--baseline", type=Path,
+                        help="another build (a copy of an earlier dist/): its pagellm q8 runs beside this one's")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="where results go (default bench/results)")
     parser.add_argument("--profile", action="store_true",
                         help="instead of the benchmark: profile where decode time goes (bench/profile_decode.py)")
     parser.add_argument("--keep-traces", action="store_true", help="with --profile: also save the raw traces")
+    parser.add_argument("--profile-startup", action="store_true",
+                        help="instead of the benchmark: trace a return visit to the first token (bench/profile_startup.py)")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.runs_extra = 1, 1
@@ -153,7 +178,12 @@ def brief(result: dict) -> str:
     return ", ".join(parts)
 
 
-def run_rounds(browser, base: str, chosen: list[Contender], args, gguf, started: float) -> tuple[list[dict], str]:
+def baseline_contender() -> Contender:
+    """pagellm q8 from another build (--baseline DIST), alternating with this one: before/after in one run."""
+    return Contender("baseline-q8-t1", "pagellm", "pagellm q8, 1 thread, baseline build", "q8", 1, cached=True)
+
+
+def run_rounds(browser, base: str | dict, chosen: list[Contender], args, gguf, started: float) -> tuple[list[dict], str]:
     runs: list[dict] = []
     failures = {c.key: 0 for c in chosen}
     successes = {c.key: 0 for c in chosen}
@@ -182,7 +212,8 @@ def run_rounds(browser, base: str, chosen: list[Contender], args, gguf, started:
                       "loadavg": loadavg()}
             t0 = time.monotonic()
             try:
-                record["result"] = drivers.DRIVERS[c.kind](browser, base, c, guard, model=args.model,
+                where = base.get(c.key, base[""]) if isinstance(base, dict) else base
+                record["result"] = drivers.DRIVERS[c.kind](browser, where, c, guard, model=args.model,
                                                            tokens=args.tokens, gguf=gguf)
                 successes[c.key] += 1
                 say(f"   {c.key:<16} {brief(record['result'])}  [{time.monotonic() - t0:.0f} s]")
@@ -281,6 +312,10 @@ def main(argv: list[str]) -> int:
         import profile_decode
 
         return profile_decode.main(args)
+    if args.profile_startup:
+        import profile_startup
+
+        return profile_startup.main(args)
     if args.long_only:
         import long_context
 
@@ -290,7 +325,7 @@ def main(argv: list[str]) -> int:
     if not chromium:
         say("Chromium is missing: apt-get install -y chromium")
         return 1
-    chosen = selected(args)
+    chosen = selected(args) + ([baseline_contender()] if args.baseline else [])
     if not chosen:
         say("no contender left after --only/--skip")
         return 1
@@ -312,6 +347,9 @@ def main(argv: list[str]) -> int:
         f"({args.runs_extra} for secondary variants), contenders {', '.join(c.key for c in chosen)}; "
         f"load average {before}")
     server, base = site.serve()
+    if args.baseline:
+        baseline = BenchSite.create(args.baseline, [args.model], args.tokens, q4=False)
+        base = {"": base, "baseline-q8-t1": baseline.serve()[1]}
     from playwright.sync_api import sync_playwright
 
     try:
@@ -319,9 +357,10 @@ def main(argv: list[str]) -> int:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
             try:
                 runs, stopped = run_rounds(browser, base, chosen, args, gguf, started)
-                remote_raw, remote = ([], {}) if args.no_remote else run_remote(browser, base, args)
+                here = base[""] if isinstance(base, dict) else base
+                remote_raw, remote = ([], {}) if args.no_remote else run_remote(browser, here, args)
                 if not args.no_long:
-                    run_long(browser, base, args, gguf)
+                    run_long(browser, here, args, gguf)
                 after = loadavg()
                 meta = {
                     "date": datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine(),
@@ -330,6 +369,7 @@ def main(argv: list[str]) -> int:
                     "remote_tokens": args.remote_tokens, "loadavg_before": before, "loadavg_after": after,
                     "elapsed_min": (time.monotonic() - started) / 60, "command": command, "stopped": stopped,
                     "quality": model_quality(args.model),
+                    "first_visit_bytes_by_device": first_visit_bytes_by_device(args.dist, args.model),
                 }
                 labels = {c.key: c.label for c in chosen}
                 summary = report.summarise(runs, labels)
@@ -337,6 +377,7 @@ def main(argv: list[str]) -> int:
                 stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
                 data = {"meta": meta, "contenders": [c.__dict__ for c in chosen], "runs": runs + remote_raw,
                         "summary": summary, "remote": remote}
+                # latest.json (committed beside latest.md) keeps the raw runs, so the table can be re-analysed.
                 for name in (f"bench-{stamp}.json", "latest.json"):
                     (args.out / name).write_text(json.dumps(data, indent=1))
                 text = report.markdown(summary, remote, meta)
@@ -351,6 +392,8 @@ def main(argv: list[str]) -> int:
                 browser.close()
     finally:
         site.close()
+        if args.baseline:
+            baseline.close()
     say("")
     say(report.terminal(summary, remote, meta))
     say(f"load average: {before} before, {after} after; {meta['elapsed_min']:.1f} min")

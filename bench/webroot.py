@@ -100,17 +100,45 @@ class BenchSite:
         return cls(root, models, catalog)
 
     def serve(self) -> tuple[object, str]:
-        """A threaded static server on a free loopback port, with the headers `build.py serve` sends."""
+        """A threaded static server on a free loopback port, with the headers `build.py serve` sends. It
+        counts the bytes of the files it sends (`served_bytes(base)`): what a visit downloaded."""
         server = _build_module().make_server(self.root, 0, isolate=True)
+        _count_bytes(server)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self._servers.append(server)
-        return server, f"http://127.0.0.1:{server.server_address[1]}/"
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        _SERVERS[base] = server
+        return server, base
 
     def close(self) -> None:
         for server in self._servers:
             server.shutdown()
             server.server_close()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+_SERVERS: dict = {}
+
+
+def served_bytes(base: str) -> int | None:
+    """Bytes of file bodies the site at `base` has sent so far (None for a site this module did not serve)."""
+    server = _SERVERS.get(base)
+    return server.bytes_served if server is not None else None
+
+
+def _count_bytes(server) -> None:
+    handler = server.RequestHandlerClass.func  # build.make_server's handler class, made for this server
+    send = handler.copyfile
+    lock = threading.Lock()
+    server.bytes_served = 0
+
+    def copyfile(self, source, outputfile):
+        start = source.tell()
+        send(self, source, outputfile)
+        with lock:
+            self.server.bytes_served += source.tell() - start
+
+    handler.copyfile = copyfile
 
 
 class _Assembler:
