@@ -316,12 +316,14 @@ def write_page_modules(dist: Path) -> None:
     sys.path.insert(0, str(ROOT / "pysrc"))
     from pagellm import protocol
     from pagellm.dtypes import DTYPE_FILES
+    from pagellm.local import ORT_BUILDS
     from pagellm.settings import form_bounds
 
     (dist / "protocol.js").write_text(protocol.javascript())
     (dist / "facts.js").write_text("// Written by build.py from the pagellm package: edit it there, not here.\n"
                                    f"export const DTYPE_FILES = Object.freeze({json.dumps(DTYPE_FILES)});\n"
-                                   f"export const SETTING_BOUNDS = Object.freeze({json.dumps(form_bounds())});\n")
+                                   f"export const SETTING_BOUNDS = Object.freeze({json.dumps(form_bounds())});\n"
+                                   f"export const ORT_BUILDS = Object.freeze({json.dumps(ORT_BUILDS)});\n")
 
 
 # The page's own modules (the worker-side engine-env.js and sandbox-worker.js are not): index.html

@@ -13,6 +13,7 @@ import { branchIntent, loadModel } from "./intents.js";
 import { cancelPrefetch, startPrefetch } from "./prefetch.js";
 import { startServiceWorker } from "./offline.js";
 import { bindEvents } from "./bind.js";
+import { DTYPE_FILES, ORT_BUILDS } from "./facts.js";
 
 async function fetchJSON(url) {
   const response = await fetch(url);
@@ -38,8 +39,11 @@ async function boot() {
     showChoices(catalog, providers, saved);
     startServiceWorker();
     showProgress(null, "Starting Python…");
-    if (backendValue() === "local" && !state.useHub) state.prefetch = startPrefetch(ui.model.value, ui.deviceChoice.value);
-    state.client = await startWorker(config);
+    // The bundled model: the worker loads it while Python starts (python-boot.mjs); for a model it cannot
+    // plan, the page downloads the files meanwhile and hands them over with the load request.
+    const early = backendValue() === "local" && !state.useHub ? earlyLoad(ui.model.value, ui.deviceChoice.value) : null;
+    if (backendValue() === "local" && !state.useHub && !early) state.prefetch = startPrefetch(ui.model.value, ui.deviceChoice.value);
+    state.client = await startWorker(config, early);
     await whenPythonReady(await nextEvent(state.client.send("init", { base: new URL("./", location.href).href, catalog })));
   } catch (err) {
     fail(`pagellm could not start: ${err.message || err}`);
@@ -63,10 +67,10 @@ function showChoices(catalog, providers, saved) {
 
 // A named worker script, as PyScript intends: Python runs off the main thread, and the page talks to
 // it with plain messages (no SharedArrayBuffer needed, so any static host works).
-async function startWorker(config) {
+async function startWorker(config, early) {
   // Absolute URLs: the worker runs from a blob: URL, so relative ones would not resolve.
   const here = (path) => new URL(path, location.href).href;
-  config.interpreter = here(config.interpreter);
+  config.interpreter = here(config.interpreter) + (early ? `?early=${encodeURIComponent(JSON.stringify(early))}` : "");
   config.files = Object.fromEntries(Object.entries(config.files ?? {}).map(([url, to]) => [here(url), to]));
   const script = Object.assign(document.createElement("script"), { type: "py", src: here("./worker.py") });
   script.setAttribute("worker", "");
@@ -79,6 +83,23 @@ async function startWorker(config) {
   const client = new EngineClient(worker);
   await new Promise((resolve) => client.on("booted", resolve));
   return client;
+}
+
+// What the worker loads before Python starts (python-boot.mjs): the model, and per device the dtype,
+// weights and ONNX Runtime build the engine (pagellm.local) would choose; null when there is none.
+function earlyLoad(modelId, choice) {
+  const model = state.catalog.models.find((m) => m.id === modelId);
+  const devices = {};
+  for (const [device, files] of Object.entries(model?.fetched_files ?? {})) {
+    const weights = files.find((rel) => rel.startsWith("onnx/"));
+    const dtype = Object.keys(DTYPE_FILES).find((d) => `onnx/${DTYPE_FILES[d]}` === weights);
+    if (dtype && model.files?.[weights] && ORT_BUILDS[device]) {
+      devices[device] = { dtype, weights, size: model.files[weights], ortBuild: ORT_BUILDS[device] };
+    }
+  }
+  if (!devices.wasm) return null;
+  return { base: new URL("./", location.href).href, model: modelId, choice, devices,
+    threads: params.has("threads") ? Number(params.get("threads")) : null };
 }
 
 async function nextEvent(events) {

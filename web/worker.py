@@ -5,11 +5,16 @@
 import os
 import sys
 
+import js
 from polyscript import xworker  # noqa: F401
+
+js.performance.mark("pagellm:worker-script")  # PyScript's own start is done: the start-up profile's marks
 
 # pagellm and transformers_js_py arrive as one archive that PyScript unpacks here (pyscript.json).
 sys.path.insert(0, os.path.abspath("site"))
 
 from pagellm.worker import serve_worker
+
+js.performance.mark("pagellm:imported")
 
 serve_worker()

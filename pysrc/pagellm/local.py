@@ -110,6 +110,31 @@ _transformers = None
 _engine_js = None
 
 
+async def claim_early_load():
+    """The load web/python-boot.mjs started before Python (once per page) and its plan, or (None, None).
+    ONNX Runtime's module is loaded once per worker, so from here on its build is the early load's."""
+    global _ort_loaded
+    import js
+
+    early = getattr(js.globalThis, "pagellmEarly", None)
+    if early is None:
+        return None, None
+    js.globalThis.pagellmEarly = None
+    plan = json.loads(js.JSON.stringify(await early.plan))  # JSON: a JS null must read as None
+    _ort_loaded = _ort_loaded or plan["ortBuild"]
+    return early, plan
+
+
+def early_load_matches(plan: dict, wanted: dict) -> bool:
+    """Whether the early load is the one wanted now (same site, model, device, dtype, build, threads).
+
+    >>> wanted = {"base": "/", "model": "m", "device": "wasm", "dtype": "q8", "ortBuild": "b", "threads": None}
+    >>> early_load_matches(dict(wanted), wanted), early_load_matches({**wanted, "dtype": "q4"}, wanted)
+    (True, False)
+    """
+    return all(plan.get(key) == value for key, value in wanted.items())
+
+
 async def import_transformers(site_url: str):
     """Transformers.js from the site (once per page), with its env pointed at the site."""
     global _transformers
@@ -194,6 +219,7 @@ class LocalEngine:
         self._settling = None         # the task feeding the last reply's full runs in the background
         self._settling_known: list[int] = []
         self._epoch = 0               # bumped whenever the cache is dropped or taken, so a late settle is void
+        self._early_operators: set[str] = set()  # operators the early load's files showed (web/python-boot.mjs)
 
     async def load(self, progress: ProgressCallback | None = None) -> None:
         if sys.platform != "emscripten":
@@ -205,6 +231,7 @@ class LocalEngine:
         report = progress or (lambda p: None)
         self.site_url = self.site_url or page_base_url()
         report(Progress("Loading Transformers.js"))
+        early, plan = await claim_early_load()
         T = await import_transformers(self.site_url)
         engine_js = await import_engine_js(self.site_url)
 
@@ -244,8 +271,15 @@ class LocalEngine:
         self._engine_js = engine_js
         self._fetch_failed = failed
         self._set_threads(env, js)
+        if early is not None:
+            wanted = {"base": self.site_url, "model": self.model_id, "device": self.device, "dtype": self.dtype,
+                      "ortBuild": build, "threads": self.threads}
+            if self.source.get("kind") != "site" or not early_load_matches(plan, wanted):
+                early.discard()
+                early = None
         try:
-            await self._load_weights(T, to_js, js, report)
+            if early is None or not await self._adopt_early(early, report):
+                await self._load_weights(T, to_js, js, report)
         except ModelLoadError as err:  # a WebGPU session that fails still leaves WebAssembly
             if self.device != "webgpu":
                 raise
@@ -256,9 +290,25 @@ class LocalEngine:
             files.clear()  # what this load did not use (another device's weights): let it go
             self.files = {}
             report(Progress("Ready", 1, 1))
-        if self.device == "wasm" and "GroupQueryAttention" in operators:
+        if self.device == "wasm" and ("GroupQueryAttention" in operators or self._early_operators & {"GroupQueryAttention"}):
             self._add_notice(SLOW_ATTENTION_NOTICE)
         self.load_seconds = time.perf_counter() - started
+
+    async def _adopt_early(self, early, report) -> bool:
+        """Take the tokenizer and session made while Python started; False when that load failed."""
+        global _ort_loaded
+        report(Progress("Preparing the model (ONNX Runtime session)"))
+        try:
+            result = await early.load
+        except Exception:  # noqa: BLE001 - a file or the session failed early: load here, with its message
+            return False
+        _ort_loaded = _ort_loaded or self._ort_build
+        self._tokenizer, self._model = result.tokenizer, result.model
+        self._early_operators = {str(op) for op in result.operators}
+        self._engine_js.yieldEachStep(self._model)
+        self._prompt_js = self._engine_js.promptOps(_transformers)
+        self.forget_cache()
+        return True
 
     def _add_notice(self, note: str) -> None:
         self.notice = f"{self.notice} {note}" if self.notice else note

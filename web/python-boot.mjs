@@ -1,0 +1,78 @@
+// The interpreter module PyScript loads in the page's worker (pyscript.json's "interpreter"): Pyodide's
+// own loadPyodide, and, before it, the bundled model's load. Python needs seconds to start; Transformers.js,
+// ONNX Runtime's module, the weights and the model's session need not wait for it. The page names what to
+// load in this module's URL (?early=<JSON>: the model, the device asked for, per device its weights);
+// pagellm.local takes the result when its own choice is the same, and loads as usual otherwise.
+import * as pyodide from "./pyodide/pyodide.mjs";
+
+export const version = pyodide.version;
+
+// PyScript passes indexURL as this module's folder: Pyodide's files are in pyodide/.
+export async function loadPyodide(options) {
+  performance.mark("pagellm:pyodide-start");
+  const interpreter = await pyodide.loadPyodide({ ...options, indexURL: new URL("./pyodide/", import.meta.url).href });
+  performance.mark("pagellm:pyodide-loaded");
+  return interpreter;
+}
+
+const asked = JSON.parse(new URL(import.meta.url).searchParams.get("early") || "null");
+if (asked) {
+  const plan = choosePlan(asked);
+  const load = plan.then(loadEarly);
+  load.catch(() => {});  // Python sees the failure when it takes the load, and then loads itself
+  // discard(): Python wanted another load; the session made early is freed.
+  globalThis.pagellmEarly = { plan, load, discard: () => load.then(({ model }) => model.dispose(), () => {}) };
+}
+
+// The device as pagellm.local.choose_device picks it (WebGPU when asked for or "auto" and an adapter is
+// granted), with that device's dtype, weights and ONNX Runtime build from the page's request.
+async function choosePlan({ choice, devices, ...rest }) {
+  let device = "wasm";
+  if (choice !== "wasm" && devices.webgpu && self.navigator?.gpu) {
+    const adapter = await navigator.gpu.requestAdapter().catch(() => null);
+    if (adapter) device = "webgpu";
+  }
+  return { ...rest, device, ...devices[device] };
+}
+
+// plan: {base, model, threads, device, dtype, weights (the ONNX file), size, ortBuild}. The steps of
+// LocalEngine.load; a file that fails makes it fail at once (Transformers.js would only log it).
+async function loadEarly(plan) {
+  performance.mark("pagellm:early-start");
+  const weights = weightsBlob(plan);
+  const [T, engine] = await Promise.all([import(`${plan.base}vendor/transformers.min.js`), import(`${plan.base}engine-env.js`)]);
+  let fail;
+  const failed = new Promise((_, reject) => { fail = reject; });
+  failed.catch(() => {});
+  const seen = { bytes: 0, operators: [] };
+  const files = new Map([[`models/${plan.model}/${plan.weights}`, await Promise.race([weights, failed])]]);
+  const env = engine.configureEnv({
+    T, base: plan.base, source: { kind: "site" }, ortBuild: plan.ortBuild, files,
+    onBytes: (url, count) => { seen.bytes += count; },
+    onFailure: (message) => fail(new Error(message)),
+    onOperator: (op) => { seen.operators.push(op); },
+  });
+  if (plan.threads != null) env.backends.onnx.wasm.numThreads = self.crossOriginIsolated ? plan.threads : 1;
+  const tokenizer = await Promise.race([T.AutoTokenizer.from_pretrained(plan.model, { revision: "main" }), failed]);
+  performance.mark("pagellm:early-tokenizer");
+  const model = await Promise.race([T.AutoModelForCausalLM.from_pretrained(plan.model,
+    { device: plan.device, dtype: plan.dtype }), failed]);
+  performance.mark("pagellm:early-session");
+  return { tokenizer, model, ...seen };
+}
+
+// The weights as a Blob, asked for at once: from the service worker's cache when it holds this build's
+// verified copy (a Blob on disk, no bytes through this thread), else fetched (verified by the service
+// worker when it controls the page). Either way they arrive while Python starts.
+async function weightsBlob(plan) {
+  const url = new URL(`models/${plan.model}/${plan.weights}`, plan.base).href;
+  const cache = self.caches ? await caches.open("pagellm-models").catch(() => null) : null;
+  for (const request of cache ? await cache.keys() : []) {
+    if (request.url.split("?")[0] !== url) continue;
+    const response = await cache.match(request);
+    if (response?.headers.get("X-Pagellm-Verified-Size") === String(plan.size)) return response.blob();
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  return response.blob();
+}
