@@ -3,7 +3,7 @@
 import { $, formatBytes, root, ui } from "./dom.js";
 import { state } from "./state.js";
 import { showError } from "./status.js";
-import { DTYPE_FILES } from "./facts.js";
+import { DTYPE_FILES, ORT_BUILDS } from "./facts.js";
 import { attachmentUsage } from "./attachments.js";
 
 export const MODEL_CACHE = "pagellm-models";  // the service worker's cache of model files (sw.js)
@@ -41,14 +41,16 @@ export async function startServiceWorker() {
   showStorage();
 }
 
-// Ask the service worker to keep the loaded model's files (its weights for the dtype in use) offline.
+// Ask the service worker to keep the loaded model's files (its weights for the dtype in use) offline, and
+// ONNX Runtime's WebGPU build when the model runs on WebGPU (the service worker does not precache it).
 export function keepLoadedModel() {
   const loaded = state.loadedModel;
   const worker = navigator.serviceWorker?.controller;
   if (!loaded || !worker) return;
   const model = state.catalog.models.find((m) => m.id === loaded.model);
   const files = Object.keys(model?.files ?? {}).filter((rel) => !rel.startsWith("onnx/") || rel === `onnx/${DTYPE_FILES[loaded.dtype]}`);
-  worker.postMessage({ type: "keep", paths: files.map((rel) => `models/${loaded.model}/${rel}`) });
+  const runtime = ui.device.textContent === "webgpu" ? ["mjs", "wasm"].map((ext) => `vendor/ort/${ORT_BUILDS.webgpu}.${ext}`) : [];
+  worker.postMessage({ type: "keep", paths: [...files.map((rel) => `models/${loaded.model}/${rel}`), ...runtime] });
 }
 
 // The model cache's entries by site path ("models/<id>/onnx/<file>"), for the current build's files.

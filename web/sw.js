@@ -4,8 +4,10 @@
 //   when they arrive from the network; a cached copy was hashed before it was stored (and only this
 //   origin can write its caches), so a cache hit is checked by its recorded size and streamed as it is:
 //   hashing 180 MB on every visit cost the return visit ~0.7 s of CPU and the wasm streaming compile.
-// - The app shell and runtime are cached at install, per build; model files when first used, keyed by
-//   their hash so an unchanged model survives a new build and an old one is deleted. The notebook lab
+// - The app shell and runtime are cached at install, per build, except ONNX Runtime's WebGPU build (27 MB
+//   that a WebAssembly device never loads): cached when first used, or kept on the page's request. Model
+//   files are cached when first used, keyed by their hash so an unchanged model survives a new build and
+//   an old one is deleted. The notebook lab
 //   (lab/, ~25 MB) is not fetched at install: a chat visitor never pays for it; the lab page asks for it
 //   to be kept ("keep" with a prefix), and its files are checked like every other.
 // - Responses carry COOP/COEP, so the page is cross-origin isolated (threads) even on hosts such as
@@ -19,6 +21,7 @@ const TYPES = BUILD.types;
 
 const isModelFile = (path) => /^models\/[^/]+\/onnx\//.test(path);
 const isLabFile = (path) => path.startsWith("lab/");
+const isWebGpuRuntime = (path) => /^vendor\/ort\/[^/]*\.asyncify\./.test(path);
 const cacheKey = (path) => `${new URL(path, SCOPE).href}?sha256=${BUILD.files[path].sha256}`;
 
 function pathOf(url) {
@@ -74,7 +77,11 @@ async function serve(path) {
   const cache = await caches.open(isModelFile(path) ? MODEL_CACHE : SHELL_CACHE);
   const cached = await cache.match(cacheKey(path));
   if (cached) {
-    if (cached.headers.get(VERIFIED_SIZE) === String(BUILD.files[path].size)) return respond(cached.body, path);
+    if (cached.headers.get(VERIFIED_SIZE) === String(BUILD.files[path].size)) {
+      // WebAssembly: the entry itself (with the headers respond() gave it), so that the browser uses the
+      // code it compiled on an earlier visit. Scripts are rewrapped: a module's URL must stay its own.
+      return path.endsWith(".wasm") ? cached : respond(cached.body, path);
+    }
     const buffer = await cached.arrayBuffer();  // an entry without the record (or replaced): hash it
     if (await matches(buffer, path)) {
       await store(cache, path, buffer);
@@ -94,7 +101,7 @@ self.addEventListener("install", (event) => {
   // The shell and runtime, verified, so the page reloads offline after one visit.
   event.waitUntil((async () => {
     const cache = await caches.open(SHELL_CACHE);
-    const shell = Object.keys(BUILD.files).filter((path) => !isModelFile(path) && !isLabFile(path));
+    const shell = Object.keys(BUILD.files).filter((path) => !isModelFile(path) && !isLabFile(path) && !isWebGpuRuntime(path));
     for (const path of shell) {
       if (await cache.match(cacheKey(path))) continue;
       const result = await fetchVerified(path);
