@@ -264,6 +264,7 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
         # the choice is the engine's own (pagellm.local), so page and worker cannot disagree.
         fetched = {device: download_files(choose_dtype(device, model.dtypes)) for device in LOCAL_PREFERENCE}
         entries.append({**model.to_dict(), "files": files, "fetched_files": fetched,
+                        "for_tests": model.source.kind == "tiny-random",  # offered only when a link names it
                         "download_bytes": sum(files[rel] for rel in fetched["wasm"] if rel in files)})
     default = catalog.default.id if catalog.default.id in built else entries[0]["id"]
     index = {"default": default, "models": entries, "suggested": catalog.suggested,
@@ -308,6 +309,20 @@ def write_providers(dist: Path) -> None:
     from pagellm.providers import PROVIDERS
 
     (dist / "providers.json").write_text(json.dumps([p.to_dict() for p in PROVIDERS.values()], indent=1))
+
+
+def write_site_config(dist: Path) -> dict:
+    """site.json: site.toml checked (pagellm.site_config); a malformed file fails the build with its line."""
+    sys.path.insert(0, str(ROOT / "pysrc"))
+    from pagellm.errors import InputError
+    from pagellm.site_config import parse_site_config
+
+    try:
+        config = parse_site_config((ROOT / "site.toml").read_text(encoding="utf-8"))
+    except InputError as err:
+        raise BuildError(str(err)) from None
+    (dist / "site.json").write_text(json.dumps(config, indent=1, ensure_ascii=False))
+    return config
 
 
 def write_page_modules(dist: Path) -> None:
@@ -406,7 +421,8 @@ def build(model_ids: list[str] | None = None) -> Path:
             shutil.copy2(path, DIST / path.relative_to(web))
     write_page_modules(DIST)
     write_icons(DIST)
-    write_index(DIST)
+    site = write_site_config(DIST)
+    write_index(DIST, site)
     config = json.loads((web / "pyscript.json").read_text())
     config["files"] = {f"./{write_python_archive(DIST, wheels).relative_to(DIST).as_posix()}": "./site/*"}
     (DIST / "pyscript.json").write_text(json.dumps(config, indent=1))
@@ -446,9 +462,15 @@ def sri(path: Path) -> str:
     return "sha384-" + base64.b64encode(hashlib.sha384(path.read_bytes()).digest()).decode()
 
 
-def write_index(dist: Path) -> None:
-    """index.html with the content security policy and integrity hashes for the scripts it names."""
+def write_index(dist: Path, site: dict) -> None:
+    """index.html with the site's title and tagline, the content security policy and integrity hashes
+    for the scripts it names."""
+    from html import escape
+
     html = (ROOT / "web" / "index.html").read_text()
+    html = html.replace("<title>pagellm — a chat LLM in this page</title>", f"<title>{escape(site['title'])}</title>")
+    html = html.replace('<h1 id="site-title">pagellm</h1>', f'<h1 id="site-title">{escape(site["title"])}</h1>')
+    html = html.replace('<p class="tagline" id="site-tagline"></p>', f'<p class="tagline" id="site-tagline">{escape(site["tagline"])}</p>')
     policy = "; ".join(f"{name} {value}" for name, value in CSP.items())
     html = html.replace("<meta charset=\"utf-8\">",
                         f"<meta charset=\"utf-8\">\n  <meta http-equiv=\"Content-Security-Policy\" content=\"{policy}\">", 1)

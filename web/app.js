@@ -1,15 +1,17 @@
 // The page's boot: draw the saved chat at once, start Python in a PyScript worker, connect the
 // protocol client (client.js) and load the model. What each part does lives in its own module:
 // render.js draws, chats.js saves, intents.js talks to Python, settings-form.js keeps settings.
-import { $, formatBytes, params, root, ui } from "./dom.js";
+import { params, root, ui } from "./dom.js";
 import { state } from "./state.js";
 import { openStore } from "./store.js";
 import { EngineClient } from "./client.js";
-import { applyProvider, backendValue, restoreSettings } from "./settings-form.js";
+import { backendValue, offerChoices, restoreSettings } from "./settings-form.js";
+import { applySite, resolveSite } from "./site.js";
 import { fail, setPageState, showError, showProgress } from "./status.js";
 import { renderConversation } from "./render.js";
+import { renderWelcome } from "./welcome.js";
 import { currentChatId, emptyChat, openInPython, renderChatList } from "./chats.js";
-import { branchIntent, loadModel } from "./intents.js";
+import { branchIntent, loadModel, sendIfWaiting } from "./intents.js";
 import { cancelPrefetch, startPrefetch } from "./prefetch.js";
 import { startServiceWorker } from "./offline.js";
 import { bindEvents } from "./bind.js";
@@ -34,9 +36,11 @@ async function boot() {
   renderChatList();
   setPageState("booting");
   try {
-    const [catalog, providers, config] = await Promise.all([
-      fetchJSON("./models/catalog.json"), fetchJSON("./providers.json"), fetchJSON("./pyscript.json")]);
-    showChoices(catalog, providers, saved);
+    const [catalog, providers, config, site] = await Promise.all([fetchJSON("./models/catalog.json"),
+      fetchJSON("./providers.json"), fetchJSON("./pyscript.json"), fetchJSON("./site.json")]);
+    applySite(resolveSite(site));
+    offerChoices(catalog, providers, saved);
+    renderWelcome();
     startServiceWorker();
     showProgress(null, "Starting Python…");
     // The bundled model: the worker loads it while Python starts (python-boot.mjs); for a model it cannot
@@ -48,21 +52,6 @@ async function boot() {
   } catch (err) {
     fail(`pagellm could not start: ${err.message || err}`);
   }
-}
-
-function showChoices(catalog, providers, saved) {
-  state.catalog = catalog;
-  state.providers = providers;
-  ui.model.replaceChildren(...catalog.models.map((m) => Object.assign(document.createElement("option"),
-    { value: m.id, textContent: `${m.name} (${formatBytes(m.download_bytes ?? 0)})` })));
-  const wanted = params.get("model") || saved.model;
-  ui.model.value = catalog.models.some((m) => m.id === wanted) ? wanted : catalog.default;
-  $("hub-suggestions").replaceChildren(...(catalog.suggested ?? []).map((m) =>
-    Object.assign(document.createElement("option"), { value: m.id, textContent: m.note ?? "" })));
-  ui.provider.replaceChildren(...providers.map((p) => Object.assign(document.createElement("option"), { value: p.id, textContent: p.name })));
-  ui.baseUrl.value = saved.base_url || "";
-  ui.remoteModel.value = saved.remote_model || "";
-  applyProvider(params.get("provider") || saved.provider || "openai", { keepUrl: true });
 }
 
 // A named worker script, as PyScript intends: Python runs off the main thread, and the page talks to
@@ -122,6 +111,7 @@ async function whenPythonReady(event) {
   else {
     cancelPrefetch();  // remote chat: the bundled model is not needed now
     setPageState("ready");
+    sendIfWaiting();
   }
 }
 

@@ -2,6 +2,8 @@
 import { $, root, settingFields, ui } from "./dom.js";
 import { state } from "./state.js";
 import { applyProvider, rememberKey, saveSettings, setBackend, showKeyForUrl } from "./settings-form.js";
+import { providerFor } from "./endpoints.js";
+import { copySettingsLink } from "./site.js";
 import { clearError, setPageState } from "./status.js";
 import { editLastMessage } from "./render.js";
 import { deleteChat, newChat, runSearch } from "./chats.js";
@@ -16,14 +18,9 @@ export function bindEvents() {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); send(); }
     if (event.key === "ArrowUp" && !ui.prompt.value && !state.busy && editLastMessage()) event.preventDefault();
   });
-  document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && state.busy) { event.preventDefault(); stop(); }
-    if (event.key.toLowerCase() === "k" && (event.ctrlKey || event.metaKey)) {
-      event.preventDefault();
-      ui.search.focus();
-      ui.search.select();
-    }
-  });
+  document.addEventListener("keydown", onShortcut);
+  $("shortcuts-button").addEventListener("click", () => $("shortcuts").showModal());
+  $("shortcuts-close").addEventListener("click", () => $("shortcuts").close());
   ui.search.addEventListener("input", () => {
     clearTimeout(state.searchTimer);
     state.searchTimer = setTimeout(runSearch, 60);
@@ -53,9 +50,46 @@ export function bindEvents() {
     if (state.pythonReady) branchIntent("set-system-prompt", { text: ui.systemPrompt.value });
   });
   for (const input of Object.values(settingFields)) input.addEventListener("change", saveSettings);
+  bindSettingsPanel();
+  $("copy-settings-link").addEventListener("click", (event) => copySettingsLink(event.currentTarget));
   $("toggle-sidebar").addEventListener("click", () => {
     const open = $("sidebar").classList.toggle("open");
     $("toggle-sidebar").setAttribute("aria-expanded", String(open));
+  });
+}
+
+// The page's shortcuts (listed in the #shortcuts dialog, Ctrl+/).
+function onShortcut(event) {
+  const mod = event.ctrlKey || event.metaKey;
+  const key = event.key.toLowerCase();
+  const typing = event.target.closest?.("input, textarea, select, [contenteditable]");
+  let done = true;
+  if (event.key === "Escape" && state.busy) stop();
+  else if (mod && key === "k") { ui.search.focus(); ui.search.select(); }
+  else if (mod && event.shiftKey && key === "o") { if (state.busy) stop(); newChat(); }
+  else if (mod && key === "/") $("shortcuts").open ? $("shortcuts").close() : $("shortcuts").showModal();
+  else if (mod && key === ",") { setSettingsOpen(true); $("settings-panel").querySelector("input, select")?.focus(); }
+  else if (key === "/" && !mod && !typing) ui.prompt.focus();
+  else done = false;
+  if (done) event.preventDefault();
+}
+
+// The settings panel beside the chat: the Settings button opens and closes it, Escape closes it.
+export function setSettingsOpen(open) {
+  $("settings-panel").hidden = !open;
+  document.querySelector(".layout").dataset.settings = open ? "open" : "closed";
+  $("settings").setAttribute("aria-expanded", String(open));
+}
+
+function bindSettingsPanel() {
+  $("settings").addEventListener("click", () => {
+    const open = $("settings-panel").hidden;
+    setSettingsOpen(open);
+    if (open) $("settings-panel").querySelector("input, select, button:not(.icon)")?.focus();
+  });
+  $("settings-close").addEventListener("click", () => { setSettingsOpen(false); $("settings").focus(); });
+  $("settings-panel").addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !state.busy) { setSettingsOpen(false); $("settings").focus(); }
   });
 }
 
@@ -82,8 +116,22 @@ function bindRemote() {
       else setPageState(root.dataset.state === "generating" ? "generating" : "ready");
     });
   }
-  ui.provider.addEventListener("change", () => { applyProvider(ui.provider.value); saveSettings(); });
-  ui.baseUrl.addEventListener("input", () => { showKeyForUrl(); saveSettings(); });
+  // Choosing a preset fills in its URL; Custom, or a kind of local server (Ollama, llama.cpp, …) while the
+  // URL typed is no preset's own, keeps the URL: that server runs on another port or host.
+  ui.provider.addEventListener("change", () => {
+    const chosen = state.providers.find((p) => p.id === ui.provider.value);
+    const elsewhere = chosen?.local && providerFor(ui.baseUrl.value, state.providers) === "custom";
+    applyProvider(ui.provider.value, { keepUrl: !chosen?.base_url || !!elsewhere });
+    saveSettings();
+  });
+  // The provider follows the URL typed: a preset's own URL (or a local server's port) selects it, any
+  // other selects Custom, so what the endpoint needs (a key or not) is never decided by a stale preset.
+  ui.baseUrl.addEventListener("input", () => {
+    const preset = providerFor(ui.baseUrl.value, state.providers);
+    if (preset && preset !== ui.provider.value) applyProvider(preset, { keepUrl: true });
+    showKeyForUrl();
+    saveSettings();
+  });
   ui.apiKey.addEventListener("input", () => { rememberKey(); saveSettings(); });
   ui.rememberKey.addEventListener("change", saveSettings);
   ui.remoteModel.addEventListener("input", saveSettings);

@@ -3,7 +3,8 @@
 import { $, formatBytes, params, settingFields, ui } from "./dom.js";
 import { state } from "./state.js";
 import { backendConfig, readSettingsForm, saveSettings } from "./settings-form.js";
-import { clearError, setPageState, settledState, showContext, showError, showProgress, showStats } from "./status.js";
+import { clearError, engineReady, setPageState, settledState, showContext, showDownload, showError, showProgress,
+  showStats, showStatusDetail } from "./status.js";
 import { fillContent, renderConversation, scrollToEnd } from "./render.js";
 import { renderChatList, saveConversation, showConversation } from "./chats.js";
 import { toolCall, toolsFor } from "./sandbox.js";
@@ -108,7 +109,21 @@ async function finishReply(conversation) {
 
 export function send() {
   if (ui.send.disabled) return;
+  if (!engineReady()) {
+    if (!ui.prompt.value.trim()) return;
+    state.sendWhenReady = true;
+    showStatusDetail("Your message is sent as soon as the model is ready.");
+    return;
+  }
   generate("send", { text: ui.prompt.value, attachments: takeDraft() });
+}
+
+// Send what was typed while the page started, now that the engine can take it.
+export function sendIfWaiting() {
+  if (!state.sendWhenReady) return;
+  state.sendWhenReady = false;
+  showStatusDetail("");
+  send();
 }
 
 export function stop() {
@@ -182,8 +197,8 @@ export async function loadFolder(files) {
 async function followLoad(events) {
   for await (const event of events) {
     if (event.kind === "progress") {
-      const done = event.total ? ` — ${formatBytes(event.loaded)} of ${formatBytes(event.total)}` : "";
-      showProgress(event.fraction, `${event.stage}${done}`);
+      if (event.total && event.total > 1) showDownload(event.stage, event.loaded, event.total);
+      else showProgress(event.fraction, event.stage);
     } else if (event.kind === "plan") {
       const plan = event.plan;
       const verdict = { ok: "fits", warn: "may not fit", refuse: "will not fit" }[plan.verdict];
@@ -203,7 +218,10 @@ async function followLoad(events) {
       ui.device.textContent = event.device;
       ui.deviceNote.textContent = `(${event.dtype})${event.notice ? " — " + event.notice : ""}`;
       showProgress(1, `${event.name} ready (${event.seconds.toFixed(1)} s)`);
+      showStatusDetail("");
       setPageState("ready");
+      renderConversation();  // the welcome names the device now
+      sendIfWaiting();
     } else if (event.kind === "error") {
       showErrorEvent(event);
       state.modelReady = false;

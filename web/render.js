@@ -8,6 +8,7 @@ import { addCodeRunners } from "./sandbox.js";
 import { branchIntent, generate, stop } from "./intents.js";
 import { attachmentChips, citationsElement } from "./attachments.js";
 import { PURIFY, markdownNodes, renderMarkdown } from "./markdown.js";
+import { renderWelcome } from "./welcome.js";
 
 export { PURIFY };
 
@@ -95,6 +96,7 @@ export function renderConversation() {
   }
   ui.messages.replaceChildren(...items);
   ui.title.textContent = conversation.title || "New chat";
+  renderWelcome();
   // An edit that was refused (bad settings, no model yet) stays open with its text.
   const draft = !state.busy && state.editDraft;
   const draftItem = draft && ui.messages.querySelector(`[data-message-id="${CSS.escape(draft.id)}"]`);

@@ -1,10 +1,11 @@
 // The settings form: generation settings, the backend switch, remote presets and API keys, saved in
 // localStorage. Keys are never saved unless the user ticked "remember on this device", and a key is
 // only ever shown and sent for the endpoint it was typed for.
-import { $, params, settingFields, ui } from "./dom.js";
+import { $, formatBytes, params, settingFields, ui } from "./dom.js";
 import { state } from "./state.js";
 import { showError } from "./status.js";
 import { SETTING_BOUNDS } from "./facts.js";
+import { endpointOf } from "./endpoints.js";
 
 const store = window.localStorage;
 const SETTINGS_KEY = "pagellm:settings";
@@ -76,6 +77,30 @@ export function restoreSettings() {
   return saved;
 }
 
+// The models, Hub suggestions and remote presets this site offers, with the saved choices, the link's
+// and the site's defaults (site.toml). The test model is offered only when a link names it.
+export function offerChoices(catalog, providers, saved) {
+  const site = state.site ?? {};
+  state.catalog = catalog;
+  state.providers = providers;
+  const wanted = params.get("model") || saved.model || site.model;
+  const offered = catalog.models.filter((m) => !m.for_tests || m.id === wanted);
+  ui.model.replaceChildren(...offered.map((m) => Object.assign(document.createElement("option"),
+    { value: m.id, textContent: `${m.name} (${formatBytes(m.download_bytes ?? 0)})` })));
+  ui.model.value = offered.some((m) => m.id === wanted) ? wanted : catalog.default;
+  if (!saved.device && !params.get("device") && site.device) ui.deviceChoice.value = site.device;
+  $("hub-suggestions").replaceChildren(...(catalog.suggested ?? []).map((m) =>
+    Object.assign(document.createElement("option"), { value: m.id, textContent: m.note ?? "" })));
+  ui.provider.replaceChildren(...providers.map((p) => Object.assign(document.createElement("option"), { value: p.id, textContent: p.name })));
+  ui.baseUrl.value = params.get("base_url") || saved.base_url || site.base_url || "";
+  ui.remoteModel.value = params.get("remote_model") || saved.remote_model || "";
+  applyProvider(params.get("provider") || saved.provider || site.provider || "openai", { keepUrl: true });
+  if (!saved.system_prompt && site.system_prompt) {
+    ui.systemPrompt.value = site.system_prompt;
+    if (!state.conversation.messages.length) state.conversation.system_prompt = site.system_prompt;
+  }
+}
+
 export function backendValue() { return ui.backend.getAttribute("value"); }
 
 export function setBackend(value) {
@@ -84,9 +109,6 @@ export function setBackend(value) {
   document.body.dataset.backend = value;
   for (const radio of document.querySelectorAll("input[name=backend-choice]")) radio.checked = radio.value === value;
 }
-
-// The endpoint a key belongs to: the base URL as typed, without surrounding space or trailing slashes.
-export function endpointOf(url) { return url.trim().replace(/\/+$/, ""); }
 
 export function showKeyForUrl() {
   ui.apiKey.value = state.keys.get(endpointOf(ui.baseUrl.value)) || "";

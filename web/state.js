@@ -22,4 +22,7 @@ export const state = {
   loadedModel: null,    // { model, dtype } of the local model in use
   useHub: false,        // the local model comes from a Hub id typed in
   searchTimer: 0,
+  site: null,           // site.json with the link's preset applied (site.js)
+  sendWhenReady: false, // Send was pressed before the model was ready
+  download: null,       // { stage, at, loaded }: where the download's speed is measured from
 };

@@ -1,6 +1,6 @@
 // What the page tells the user about itself: the error banner, progress, the page state, the last
 // reply's figures and how much of the model's context the chat takes.
-import { root, ui } from "./dom.js";
+import { $, formatBytes, root, ui } from "./dom.js";
 import { state } from "./state.js";
 import { backendValue } from "./settings-form.js";
 
@@ -17,9 +17,33 @@ export function clearError() {
 
 export function setPageState(value) {
   root.dataset.state = value;
-  const canSend = state.pythonReady && !state.busy && (backendValue() === "remote" || state.modelReady);
-  ui.send.disabled = !canSend;
+  ui.send.disabled = state.busy;  // before the model is ready, Send queues the message (intents.send)
   ui.stop.disabled = !state.busy;
+}
+
+// Whether a message can go to the engine now.
+export function engineReady() {
+  return state.pythonReady && (backendValue() === "remote" || state.modelReady);
+}
+
+// A line under the progress bar: what the wait costs, or what happens next.
+export function showStatusDetail(text) {
+  $("status-detail").textContent = text;
+}
+
+// Download progress with speed and time left, measured from the first bytes.
+export function showDownload(stage, loaded, total) {
+  const now = performance.now();
+  const start = state.download?.stage === stage ? state.download : (state.download = { stage, at: now, loaded });
+  const seconds = (now - start.at) / 1000;
+  const speed = seconds > 0.5 ? (loaded - start.loaded) / seconds : 0;
+  const parts = [`${stage} — ${formatBytes(loaded)} of ${formatBytes(total)}`];
+  if (speed > 0) {
+    parts.push(`${formatBytes(speed)}/s`);
+    if (total > loaded) parts.push(`${Math.ceil((total - loaded) / speed)} s left`);
+  }
+  showProgress(total ? loaded / total : null, parts.join(" · "));
+  showStatusDetail("The model downloads once: later visits start from this browser's copy, offline too.");
 }
 
 // The state to return to after an error or a cancelled action.

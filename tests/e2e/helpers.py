@@ -8,6 +8,13 @@ BOOT_TIMEOUT = 120_000  # ms: Pyodide boot on a busy 2-core machine
 REPLY_TIMEOUT = 120_000
 
 
+# The fields that live in the settings panel: asking for one opens the panel, as a person would.
+SETTINGS_FIELDS = {"backend", "local-model", "device", "load-model", "provider", "remote-base-url", "remote-api-key",
+                   "remote-model", "test-connection", "system-prompt", "temperature", "max-tokens", "hub-base-url",
+                   "hub-model-id", "local-folder", "model-plan", "code-time-limit", "run-python-tool",
+                   "offline-status", "cached-models", "copy-settings-link", "theme"}
+
+
 class ChatPage:
     def __init__(self, page: Page, base_url: str):
         self.page = page
@@ -20,7 +27,17 @@ class ChatPage:
         return self
 
     def by(self, testid: str):
+        if testid in SETTINGS_FIELDS:
+            self.open_settings()
         return self.page.get_by_test_id(testid)
+
+    def open_settings(self) -> None:
+        """Open the settings panel (engine, model, endpoint, sampling) if it is closed."""
+        if self.page.get_by_test_id("settings-panel").is_hidden():
+            self.page.get_by_test_id("settings").click()
+        advanced = self.page.locator("#settings-panel details.advanced")
+        if not advanced.evaluate("(d) => d.open"):
+            advanced.locator("summary").click()
 
     @property
     def state(self) -> str:
@@ -61,9 +78,10 @@ class ChatPage:
 def use_remote(chat: ChatPage, base_url: str, model: str = "fake-model", *, provider: str = "custom",
                key: str | None = None) -> None:
     """Switch the page to a remote endpoint through the UI, as a person would."""
+    chat.open_settings()
     chat.page.locator("input[name=backend-choice][value=remote]").check(force=True)
-    chat.by("provider").select_option(provider)
     chat.by("remote-base-url").fill(base_url)
+    chat.by("provider").select_option(provider)  # after the URL: what kind of server it is
     if key is not None:
         chat.by("remote-api-key").fill(key)
     chat.by("remote-model").fill(model)

@@ -32,6 +32,7 @@ def hub():
 
 
 def load_from_hub(chat, hub, model_id):
+    chat.open_settings()
     chat.page.locator("#more-models summary").click()
     chat.by("hub-base-url").fill(hub.url)
     chat.by("hub-model-id").fill(model_id)
@@ -88,6 +89,7 @@ def test_hub_failures_say_why_and_leave_the_page_usable(chat, hub, model_id, mes
 
 def test_a_model_folder_from_this_computer(chat):
     chat.open()
+    chat.open_settings()
     chat.page.locator("#more-models summary").click()
     chat.by("local-folder").set_input_files(str(TINY))
     expect(chat.page.locator("#progress-text")).to_contain_text("Model from this computer ready", timeout=BOOT_TIMEOUT)

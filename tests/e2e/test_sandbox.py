@@ -148,6 +148,7 @@ print("\n".join(results))
 
 def test_the_sandbox_reaches_no_key_no_storage_and_no_outside_host(chat, fake, guard):
     remote_chat(chat, fake, key=KEY)
+    chat.open_settings()
     chat.page.locator("#remember-key").check()  # the key is now in the page's storage too
     panel = user_block(chat, SNOOP.strip())
     panel.get_by_test_id("run-code").click()

@@ -59,6 +59,7 @@ def test_a_key_never_reaches_console_errors_exports_storage_or_urls(chat, fake, 
                         ("the URL", chat.page.url)]:
         assert KEY not in text, f"the key leaked into {place}"
     # Ticking "remember" is what stores it, and only then.
+    chat.open_settings()
     chat.page.locator("#remember-key").check()
     assert KEY in chat.page.evaluate("localStorage.getItem('pagellm:keys') || ''")
     chat.page.locator("#remember-key").uncheck()

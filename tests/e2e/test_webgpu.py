@@ -43,6 +43,7 @@ def test_webgpu_after_webassembly_asks_for_a_reload_then_works(webgpu_page, site
     expect(chat.by("device")).to_have_text("wasm")
     assert "ort-wasm-simd-threaded.wasm" in ort_files and not any("asyncify" in f for f in ort_files)
     # The worker runs ONNX Runtime's fast WebAssembly-only build now: WebGPU needs a fresh page.
+    chat.open_settings()
     chat.page.select_option("#device-choice", "webgpu")
     expect(chat.page.locator("#device-note")).to_contain_text("reload the page to use WebGPU")
     expect(chat.by("device")).to_have_text("wasm")
