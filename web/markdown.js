@@ -34,33 +34,39 @@ DOMPurify.addHook("uponSanitizeAttribute", (node, data) => {
 
 const KATEX = { output: "mathml", throwOnError: false, trust: false, strict: "ignore", maxExpand: 200, maxSize: 20 };
 
-function tex(source, displayMode) {
+// Display math inside a paragraph is a span (a div would end the paragraph), shown as a block by app.css.
+function tex(source, displayMode, tag = "div") {
   const html = katex.renderToString(source, { ...KATEX, displayMode });
-  return displayMode ? `<div class="math-display">${html}</div>\n` : html;
+  return displayMode ? `<${tag} class="math-display">${html}</${tag}>` : html;
 }
 
-// $$…$$ and \[…\] as blocks; $…$, \(…\) and $$…$$ inline. A $ followed by a space or a digit after
-// the closing one reads as money ("$5 and $10"), not math.
+// $$…$$ and \[…\] starting a line are blocks; within a line they are display math too, and $…$ and
+// \(…\) are inline. A $ followed by a space, or a closing $ followed by a digit, reads as money
+// ("$5 and $10"), not math.
 const math = {
   extensions: [
     {
       name: "blockMath", level: "block",
-      start: (src) => src.match(/\$\$|\\\[/)?.index,
+      // Where a paragraph may end for a block to start: the beginning of a line (marked passes src from its second character).
+      start(src) {
+        const at = src.search(/\n {0,3}(?:\$\$|\\\[)/);
+        return at < 0 ? undefined : at + 1;
+      },
       tokenizer(src) {
         const m = /^ {0,3}(?:\$\$([\s\S]+?)\$\$|\\\[([\s\S]+?)\\\])[ \t]*(?:\n|$)/.exec(src);
         if (m) return { type: "blockMath", raw: m[0], text: (m[1] ?? m[2]).trim() };
       },
-      renderer: (token) => tex(token.text, true),
+      renderer: (token) => tex(token.text, true) + "\n",
     },
     {
       name: "inlineMath", level: "inline",
-      start: (src) => src.match(/\$|\\\(/)?.index,
+      start: (src) => src.match(/\$|\\[([]/)?.index,
       tokenizer(src) {
-        const m = /^\$\$([^$]+?)\$\$/.exec(src) || /^\\\(([\s\S]+?)\\\)/.exec(src)
+        const m = /^\$\$([^$]+?)\$\$/.exec(src) || /^\\\[([\s\S]+?)\\\]/.exec(src) || /^\\\(([\s\S]+?)\\\)/.exec(src)
           || /^\$(?![\s$])((?:\\\$|[^$\n])+?)(?<!\s)\$(?![\d$])/.exec(src);
-        if (m) return { type: "inlineMath", raw: m[0], text: m[1], display: m[0].startsWith("$$") };
+        if (m) return { type: "inlineMath", raw: m[0], text: m[1], display: !m[0].startsWith("\\(") && !/^\$[^$]/.test(m[0]) };
       },
-      renderer: (token) => tex(token.text, token.display).trimEnd(),
+      renderer: (token) => tex(token.text, token.display, "span"),
     },
   ],
 };

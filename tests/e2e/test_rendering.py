@@ -19,6 +19,7 @@ from tests.fake_openai import FakeOpenAI
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "streaming-render.json"
 
 RICH = """Here is $E = mc^2$ inline, and \\(a^2 + b^2 = c^2\\) too; it costs $5 and $10.
+Within a sentence, $$e^{i\\pi} + 1 = 0$$ is shown apart.
 
 $$\\int_0^1 x^2\\,dx = \\frac{1}{3}$$
 
@@ -74,8 +75,9 @@ def echo_reply(chat, fake, text: str):
 def test_code_math_and_tables_are_rendered(chat, fake):
     content = echo_reply(chat, fake, RICH)
     # Math: KaTeX's MathML, inline and display; money stays text.
-    expect(content.locator(".katex math")).to_have_count(4)
-    expect(content.locator(".math-display math[display=block]")).to_have_count(2)
+    expect(content.locator(".katex math")).to_have_count(5)
+    expect(content.locator(".math-display math[display=block]")).to_have_count(3)
+    expect(content.locator("p span.math-display")).to_have_count(1)  # kept inside its paragraph
     assert "$5 and $10" in content.inner_text()
     assert content.locator("annotation[encoding='application/x-tex']").first.text_content() == "E = mc^2"
     # Code: highlighted by the worker, keeping its language class (the Run button reads it).
