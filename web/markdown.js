@@ -159,8 +159,9 @@ export function markdownNodes(container) {
 }
 
 // -- long code ------------------------------------------------------------------------------------
-// A code element holds its text in blocks of CHUNK_LINES lines (span.code-chunk, display: block), so
-// when the end of a long block changes the browser lays out that chunk again, not the whole block.
+// A code element holds its text in spans of CHUNK_LINES lines (span.code-chunk): a streaming block
+// appends to its last span only (the browser keeps the shaped text of the others), and highlighting
+// replaces one span per task. The spans are inline, so selecting and copying code reads as written.
 const CHUNK_LINES = 50;
 
 function chunkLines(text) {
