@@ -346,7 +346,7 @@ def write_page_modules(dist: Path) -> None:
 def page_modules(dist: Path) -> list[str]:
     skip = {"sw.js", "sandbox-worker.js", "engine-env.js", "highlight-worker.js"}
     own = sorted(p.name for p in dist.glob("*.js") if p.name not in skip and (ROOT / "web" / p.name).exists())
-    return own + ["protocol.js", "facts.js", "vendor/marked.esm.js", "vendor/purify.es.mjs", "vendor/katex/katex.mjs"]
+    return own + ["locales/en.js", "protocol.js", "facts.js", "vendor/marked.esm.js", "vendor/purify.es.mjs", "vendor/katex/katex.mjs"]
 
 
 ICON_SCRIPT = """
@@ -418,6 +418,7 @@ def build(model_ids: list[str] | None = None) -> Path:
     web = ROOT / "web"
     for path in web.rglob("*"):
         if path.is_file() and path.name != "sw.js":
+            (DIST / path.relative_to(web)).parent.mkdir(parents=True, exist_ok=True)  # web/locales/
             shutil.copy2(path, DIST / path.relative_to(web))
     write_page_modules(DIST)
     write_icons(DIST)

@@ -5,7 +5,7 @@ import { params, root, ui } from "./dom.js";
 import { state } from "./state.js";
 import { openStore } from "./store.js";
 import { EngineClient } from "./client.js";
-import { backendValue, offerChoices, restoreSettings } from "./settings-form.js";
+import { backendValue, chooseLocale, offerChoices, restoreSettings } from "./settings-form.js";
 import { applySite, resolveSite } from "./site.js";
 import { fail, setPageState, showError, showProgress } from "./status.js";
 import { renderConversation } from "./render.js";
@@ -14,8 +14,9 @@ import { currentChatId, emptyChat, openInPython, renderChatList } from "./chats.
 import { branchIntent, loadModel, sendIfWaiting } from "./intents.js";
 import { cancelPrefetch, startPrefetch } from "./prefetch.js";
 import { startServiceWorker } from "./offline.js";
-import { bindEvents } from "./bind.js";
+import { bindEvents, useLocale } from "./bind.js";
 import { DTYPE_FILES, ORT_BUILDS } from "./facts.js";
+import { currentLocale, formatFixed, t } from "./i18n.js";
 
 async function fetchJSON(url) {
   const response = await fetch(url);
@@ -26,9 +27,10 @@ async function fetchJSON(url) {
 async function boot() {
   bindEvents();
   const saved = restoreSettings();
+  await useLocale(chooseLocale(saved));
   state.store = await openStore();
   if (!state.store.persistent) {
-    ui.storeNote.textContent = `This browser does not let the page save chats (${state.store.reason}): they last until the page is closed.`;
+    ui.storeNote.textContent = t("chats.not_persistent", { reason: state.store.reason });
   }
   const current = currentChatId();
   state.conversation = (current && await state.store.get(current).catch(() => null)) || emptyChat();
@@ -39,10 +41,12 @@ async function boot() {
     const [catalog, providers, config, site] = await Promise.all([fetchJSON("./models/catalog.json"),
       fetchJSON("./providers.json"), fetchJSON("./pyscript.json"), fetchJSON("./site.json")]);
     applySite(resolveSite(site));
+    const locale = chooseLocale(saved, state.site);
+    if (locale !== currentLocale()) await useLocale(locale);
     offerChoices(catalog, providers, saved);
     renderWelcome();
     startServiceWorker();
-    showProgress(null, "Starting Python…");
+    showProgress(null, t("progress.starting_python"));
     // The bundled model: the worker loads it while Python starts (python-boot.mjs); for a model it cannot
     // plan, the page downloads the files meanwhile and hands them over with the load request.
     const early = backendValue() === "local" && !state.useHub ? earlyLoad(ui.model.value, ui.deviceChoice.value) : null;
@@ -50,7 +54,7 @@ async function boot() {
     state.client = await startWorker(config, early);
     await whenPythonReady(await nextEvent(state.client.send("init", { base: new URL("./", location.href).href, catalog })));
   } catch (err) {
-    fail(`pagellm could not start: ${err.message || err}`);
+    fail(t("error.could_not_start", { reason: err.message || err }));
   }
 }
 
@@ -68,7 +72,7 @@ async function startWorker(config, early) {
   document.body.append(script);
   await import("./pyscript/core.js");
   const worker = await waitFor(() => script.xworker);
-  worker.onerror = (event) => fail(`Python failed to start: ${event.message || event.error || event}`);
+  worker.onerror = (event) => fail(t("error.python_failed", { reason: event.message || event.error || event }));
   const client = new EngineClient(worker);
   await new Promise((resolve) => client.on("booted", resolve));
   return client;
@@ -100,9 +104,13 @@ async function whenPythonReady(event) {
   if (event.kind === "error") throw new Error(event.message);
   state.pythonReady = true;
   performance.mark("pagellm:python-ready");
-  showProgress(1, `Python ready in ${(performance.now() / 1000).toFixed(1)} s`);
+  showProgress(1, t("progress.python_ready", { seconds: formatFixed(performance.now() / 1000, 1) }));
   root.dataset.webgpu = event.webgpu ? "available" : "unavailable";
-  if (!event.webgpu) ui.deviceChoice.querySelector("option[value=webgpu]").textContent = "WebGPU (not available here)";
+  if (!event.webgpu) {
+    const option = ui.deviceChoice.querySelector("option[value=webgpu]");
+    option.dataset.i18n = "device.webgpu_unavailable";  // kept when the language changes
+    option.textContent = t(option.dataset.i18n);
+  }
   await openInPython();
   if (!state.conversation.messages.length && ui.systemPrompt.value !== (state.conversation.system_prompt || "")) {
     await branchIntent("set-system-prompt", { text: ui.systemPrompt.value });  // typed while Python started
@@ -127,12 +135,12 @@ async function waitFor(get, timeout = 10_000) {
 // The content security policy blocked something (an injected script, a request to a host it does not
 // allow): say so in the page, since a <meta> policy has no report endpoint.
 document.addEventListener("securitypolicyviolation", (event) => {
-  const what = event.blockedURI === "inline" ? "an inline script" : event.blockedURI || "a resource";
-  showError(`The page's security policy blocked ${what} (${event.effectiveDirective}).`);
+  const what = event.blockedURI === "inline" ? t("csp.inline") : event.blockedURI || t("csp.resource");
+  showError(t("csp.blocked", { what, directive: event.effectiveDirective }));
   root.dataset.cspViolations = String(Number(root.dataset.cspViolations || 0) + 1);
 });
 
 window.addEventListener("error", (event) => {
-  if (root.dataset.state === "booting") fail(`pagellm could not start: ${event.message}`);
+  if (root.dataset.state === "booting") fail(t("error.could_not_start", { reason: event.message }));
 });
 boot();

@@ -6,22 +6,23 @@ import { $, button, formatBytes, ui } from "./dom.js";
 import { state } from "./state.js";
 import { clearError, showError, showProgress } from "./status.js";
 import { showErrorEvent } from "./intents.js";
+import { formatNumber, t, tn } from "./i18n.js";
 
 const draftList = $("draft-attachments");
 const viewer = $("viewer");
 
 export async function addFiles(files) {
   if (!files.length) return;
-  if (!state.pythonReady) return showError("Python is still starting: attach the files again in a moment.");
+  if (!state.pythonReady) return showError(t("error.python_starting_attach"));
   clearError();
   for (const file of files) {
-    showProgress(null, `Reading ${file.name}…`);
+    showProgress(null, t("attach.reading", { name: file.name }));
     for await (const event of state.client.send("attach", { name: file.name, data: file, media_type: file.type || null })) {
-      if (event.kind === "progress" && event.total) showProgress(event.fraction, `${event.stage} — ${event.loaded} / ${event.total} passages`);
+      if (event.kind === "progress" && event.total) showProgress(event.fraction, t("attach.progress", { stage: event.stage, loaded: event.loaded, total: event.total }));
       if (event.kind === "error") showErrorEvent(event);
       if (event.kind !== "attached") continue;
       state.draftAttachments.push(event.attachment);
-      showProgress(1, event.notice || `${file.name} attached`);
+      showProgress(1, event.notice || t("attach.done", { name: file.name }));
     }
   }
   renderDraft();
@@ -45,8 +46,8 @@ function renderDraft() {
 
 function describe(attachment) {
   const parts = [formatBytes(attachment.size)];
-  if (attachment.pages?.length) parts.push(`${attachment.pages.length} page${attachment.pages.length === 1 ? "" : "s"}`);
-  if (attachment.kind !== "image") parts.push(`~${new Intl.NumberFormat().format(attachment.tokens ?? 0)} tokens`);
+  if (attachment.pages?.length) parts.push(tn("attach.pages", attachment.pages.length));
+  if (attachment.kind !== "image") parts.push(t("attach.tokens", { count: formatNumber(attachment.tokens ?? 0) }));
   return parts.join(", ");
 }
 
@@ -55,12 +56,12 @@ function chip(attachment, onRemove = null) {
   const item = Object.assign(document.createElement("li"), { className: "attachment" });
   item.dataset.testid = "attachment";
   item.dataset.name = attachment.name;
-  const open = button(attachment.name, "open-attachment", () => openViewer(attachment), `Open ${attachment.name} (${describe(attachment)})`);
+  const open = button(attachment.name, "open-attachment", () => openViewer(attachment), t("attach.open", { name: attachment.name, about: describe(attachment) }));
   open.className = "open";
   item.append(open, Object.assign(document.createElement("span"), { className: "hint", textContent: describe(attachment) }));
   if (onRemove) {
     const remove = button("✕", "remove-attachment", onRemove);
-    remove.setAttribute("aria-label", `Remove ${attachment.name}`);
+    remove.setAttribute("aria-label", t("attach.remove", { name: attachment.name }));
     item.append(remove);
   }
   return item;
@@ -68,7 +69,7 @@ function chip(attachment, onRemove = null) {
 
 export function attachmentChips(attachments) {
   const list = Object.assign(document.createElement("ul"), { className: "attachments" });
-  list.setAttribute("aria-label", "Attached files");
+  list.setAttribute("aria-label", t("attach.files"));
   list.append(...attachments.map((attachment) => chip(attachment)));
   return list;
 }
@@ -95,18 +96,18 @@ export function citationsElement(citations, conversation) {
   const summary = document.createElement("summary");
   const list = document.createElement("ol");
   if (citations.mode === "passages") {
-    summary.textContent = `Sources: ${citations.passages.length} passage${citations.passages.length === 1 ? "" : "s"} from the attached files`;
+    summary.textContent = tn("sources.passages", citations.passages.length);
     for (const passage of citations.passages) {
       const item = Object.assign(document.createElement("li"), { value: passage.n, className: "citation" });
       item.dataset.testid = "citation";
-      const where = `${passage.name}${passage.page ? `, page ${passage.page}` : ""}`;
+      const where = passage.page ? t("sources.page", { name: passage.name, page: passage.page }) : passage.name;
       const attachment = byId.get(passage.attachment);
       item.append(where, Object.assign(document.createElement("blockquote"), { textContent: passage.text }));
-      if (attachment) item.append(button("Open at this place", "open-citation", () => openViewer(attachment, passage)));
+      if (attachment) item.append(button(t("sources.open_here"), "open-citation", () => openViewer(attachment, passage)));
       list.append(item);
     }
   } else {
-    summary.textContent = `Sources: the attached file${citations.files.length === 1 ? "" : "s"}, read whole`;
+    summary.textContent = tn("sources.files", citations.files.length);
     for (const file of citations.files) {
       const item = Object.assign(document.createElement("li"), { className: "citation" });
       item.dataset.testid = "citation";

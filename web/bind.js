@@ -1,15 +1,16 @@
 // The page's controls, wired to what they do.
 import { $, root, settingFields, ui } from "./dom.js";
 import { state } from "./state.js";
-import { applyProvider, rememberKey, saveSettings, setBackend, showKeyForUrl } from "./settings-form.js";
+import { applyProvider, rememberKey, saveSettings, setBackend, showKeyForUrl, showProviderNote } from "./settings-form.js";
 import { providerFor } from "./endpoints.js";
 import { copySettingsLink } from "./site.js";
 import { clearError, setPageState } from "./status.js";
-import { editLastMessage } from "./render.js";
-import { deleteChat, newChat, runSearch } from "./chats.js";
+import { editLastMessage, renderConversation } from "./render.js";
+import { deleteChat, newChat, renderChatList, runSearch } from "./chats.js";
 import { branchIntent, loadFolder, loadModel, send, stop, summaryChat, testConnection } from "./intents.js";
 import { exportAll, exportCurrent, importFrom } from "./transfer.js";
 import { bindAttachments } from "./attachments.js";
+import { localeFromBrowser, setLocale, t, translatePage } from "./i18n.js";
 
 export function bindEvents() {
   $("composer").addEventListener("submit", (event) => { event.preventDefault(); send(); });
@@ -36,7 +37,7 @@ export function bindEvents() {
   bindRemote();
   bindAttachments();
   $("rename-chat").addEventListener("click", () => {
-    const title = prompt("Name this chat", state.conversation.title || "");
+    const title = prompt(t("chats.rename_prompt"), state.conversation.title || "");
     if (title !== null) branchIntent("rename", { title });
   });
   $("delete-chat").addEventListener("click", deleteChat);
@@ -52,10 +53,24 @@ export function bindEvents() {
   for (const input of Object.values(settingFields)) input.addEventListener("change", saveSettings);
   bindSettingsPanel();
   $("copy-settings-link").addEventListener("click", (event) => copySettingsLink(event.currentTarget));
+  $("locale").addEventListener("change", async () => {
+    await useLocale($("locale").value || localeFromBrowser());
+    saveSettings();
+  });
   $("toggle-sidebar").addEventListener("click", () => {
     const open = $("sidebar").classList.toggle("open");
     $("toggle-sidebar").setAttribute("aria-expanded", String(open));
   });
+}
+
+// Switch the page's language: the marked elements, then what the modules draw (chats, welcome, notes).
+export async function useLocale(code) {
+  await setLocale(code);
+  translatePage();
+  if (!state.conversation) return;
+  renderConversation();
+  if (state.store) renderChatList();
+  showProviderNote();
 }
 
 // The page's shortcuts (listed in the #shortcuts dialog, Ctrl+/).

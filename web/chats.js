@@ -5,6 +5,7 @@ import { state } from "./state.js";
 import { searchChats } from "./search.js";
 import { renderConversation } from "./render.js";
 import { showContext, showError, showStats } from "./status.js";
+import { errorText, t } from "./i18n.js";
 
 const CURRENT_KEY = "pagellm:current";
 
@@ -24,9 +25,8 @@ export async function saveConversation(conversation = state.conversation, { use 
   try {
     await state.store.put(conversation);
   } catch (err) {
-    showError(`Could not save the chat (${err.name || err}): it stays on screen but may not survive a reload.` +
-      (err.name === "QuotaExceededError" ? " The browser's storage for this site is full: delete old chats or cached " +
-        "models, or keep a copy with Export all." : ""));
+    showError(t("error.chat_not_saved", { reason: err.name || err }) +
+      (err.name === "QuotaExceededError" ? t("error.storage_full") : ""));
   }
   await renderChatList();
 }
@@ -46,13 +46,13 @@ export async function renderChatList() {
     item.dataset.testid = "chat-item";
     item.dataset.pinned = String(!!chat.pinned);
     item.setAttribute("aria-current", String(chat.id === state.conversation.id));
-    const open = Object.assign(document.createElement("button"), { type: "button", textContent: chat.title || "Untitled chat" });
+    const open = Object.assign(document.createElement("button"), { type: "button", textContent: chat.title || t("chats.untitled") });
     open.title = open.textContent;
     open.addEventListener("click", () => switchChat(chat.id));
     // A checkbox, not a button: the chat's one button opens it.
     const pin = Object.assign(document.createElement("input"), { type: "checkbox", checked: !!chat.pinned, className: "pin" });
     pin.dataset.testid = "pin-chat";
-    pin.setAttribute("aria-label", `Pin "${open.textContent}" to the top`);
+    pin.setAttribute("aria-label", t("chats.pin", { title: open.textContent }));
     pin.addEventListener("change", () => setPinned(chat.id, pin.checked));
     item.append(open, pin);
     return item;
@@ -73,7 +73,7 @@ async function setPinned(id, pinned) {
 // Open a saved chat; `at` is the index of a message in its saved messages (a search result), shown
 // with its branch. Python reads the chat (and rewrites an older saved form) before it is changed.
 export async function switchChat(id, { at = null } = {}) {
-  if (state.busy) return showError("Stop the reply in progress before switching chats.");
+  if (state.busy) return showError(t("error.stop_before_switch"));
   const chat = await state.store.get(id);
   if (!chat) return;
   state.editDraft = null;
@@ -89,7 +89,7 @@ export async function openInPython(at = null) {
   if (!state.pythonReady || (at == null && (state.conversation.version === 2 || !state.conversation.messages.length))) return;
   for await (const event of state.client.send("open", { conversation: state.conversation, at })) {
     if (event.kind === "changed") await showConversation(event.conversation, { focus: event.focus, use: false });
-    if (event.kind === "error") showError(event.message);
+    if (event.kind === "error") showError(errorText(event));
   }
 }
 
@@ -104,8 +104,8 @@ export function newChat() {
 }
 
 export async function deleteChat() {
-  if (state.busy) return showError("Stop the reply in progress before deleting the chat.");
-  if (!confirm(`Delete "${state.conversation.title || "this chat"}"? This cannot be undone.`)) return;
+  if (state.busy) return showError(t("error.stop_before_delete_chat"));
+  if (!confirm(t("chats.confirm_delete", { title: state.conversation.title || t("chats.this_chat") }))) return;
   if (state.conversation.id) await state.store.delete(state.conversation.id);
   const next = (await state.store.list())[0];
   if (next) await switchChat(next.id); else newChat();
@@ -131,7 +131,7 @@ export function runSearch() {
     return item;
   });
   if (query.trim() && !items.length) {
-    items.push(Object.assign(document.createElement("li"), { className: "hint", textContent: "No chat holds this text." }));
+    items.push(Object.assign(document.createElement("li"), { className: "hint", textContent: t("chats.no_results") }));
   }
   ui.searchResults.replaceChildren(...items);
 }

@@ -1,4 +1,6 @@
 // The page's elements and small DOM helpers, shared by the page modules.
+import { formatFixed } from "./i18n.js";
+
 export const $ = (id) => document.getElementById(id);
 export const root = document.documentElement;
 export const params = new URLSearchParams(location.search);
@@ -29,5 +31,5 @@ export function button(label, testid, onClick, title = "") {
 }
 
 export function formatBytes(n) {
-  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.round(n / 1e3)} kB`;
+  return n >= 1e6 ? `${formatFixed(n / 1e6, 1)} MB` : `${formatFixed(Math.round(n / 1e3), 0)} kB`;
 }

@@ -11,6 +11,7 @@ import { toolCall, toolsFor } from "./sandbox.js";
 import { takePrefetched } from "./prefetch.js";
 import { clearDraft, takeDraft } from "./attachments.js";
 import { keepLoadedModel } from "./offline.js";
+import { errorText, formatFixed, formatNumber, t } from "./i18n.js";
 
 // Intents that end in a reply (send, edit, regenerate, continue): Python changes the conversation and
 // streams the answer; the page only says what the user did.
@@ -49,9 +50,8 @@ const onReplyEvent = {
   reading(event) {
     const s = state.streaming;
     if (!s) return;
-    const numbers = new Intl.NumberFormat();
     s.item.querySelector(".content").replaceChildren(Object.assign(document.createElement("span"), {
-      className: "reading", textContent: `Reading ${numbers.format(event.done)} / ${numbers.format(event.total)} tokens…`,
+      className: "reading", textContent: t("reply.reading", { done: formatNumber(event.done), total: formatNumber(event.total) }),
     }));
     s.item.dataset.reading = `${event.done}/${event.total}`;
   },
@@ -90,7 +90,7 @@ const onReplyEvent = {
 };
 
 export function showErrorEvent(event) {
-  showError(event.message);
+  showError(errorText(event));
   if (event.setting) settingFields[event.setting]?.setAttribute("aria-invalid", "true");
 }
 
@@ -112,7 +112,7 @@ export function send() {
   if (!engineReady()) {
     if (!ui.prompt.value.trim()) return;
     state.sendWhenReady = true;
-    showStatusDetail("Your message is sent as soon as the model is ready.");
+    showStatusDetail(t("status.send_when_ready"));
     return;
   }
   generate("send", { text: ui.prompt.value, attachments: takeDraft() });
@@ -132,8 +132,8 @@ export function stop() {
 
 // Intents without a model (switch a branch, delete, rename, the system prompt): answered by `changed`.
 export async function branchIntent(kind, extra) {
-  if (state.busy) return showError("Stop the reply in progress first.");
-  if (!state.pythonReady) return showError("Python is still starting: try again in a moment.");
+  if (state.busy) return showError(t("error.stop_first"));
+  if (!state.pythonReady) return showError(t("error.python_starting"));
   clearError();
   for await (const event of state.client.send(kind, { conversation: state.conversation, ...extra })) {
     if (event.kind === "changed") await showConversation(event.conversation, { focus: event.focus, use: false });
@@ -147,12 +147,12 @@ export async function summaryChat() {
   clearError();
   state.busy = true;
   setPageState("generating");
-  showProgress(null, "Writing a summary of this chat…");
+  showProgress(null, t("progress.summary"));
   const request = { conversation: state.conversation, settings: readSettingsForm(), backend: backendConfig() };
   for await (const event of state.client.send("summarize", request)) {
     if (event.kind === "error") showErrorEvent(event);
     if (event.kind !== "changed") continue;
-    showProgress(1, "Summary written");
+    showProgress(1, t("progress.summary_done"));
     ui.systemPrompt.value = event.conversation.system_prompt;
     state.conversation = event.conversation;
     renderConversation();
@@ -171,11 +171,11 @@ export async function loadModel({ confirmed = false } = {}) {
   const request = { device: ui.deviceChoice.value };
   const hubId = ui.hubModelId.value.trim();
   if (hubId && state.useHub) {
-    showProgress(null, `Checking ${hubId} on the Hub…`);
+    showProgress(null, t("progress.checking_hub", { id: hubId }));
     Object.assign(request, { hub: { id: hubId, host: ui.hubBaseUrl.value.trim() }, confirmed });
   } else {
     const model = state.catalog.models.find((m) => m.id === ui.model.value);
-    showProgress(0, `Loading ${model?.name ?? ui.model.value}…`);
+    showProgress(0, t("progress.loading", { name: model?.name ?? ui.model.value }));
     Object.assign(request, { model: ui.model.value, files: await takePrefetched(ui.model.value, ui.deviceChoice.value),
       threads: params.has("threads") ? Number(params.get("threads")) : null });
   }
@@ -187,9 +187,9 @@ export async function loadFolder(files) {
   clearError();
   state.useHub = false;
   setPageState("loading-model");
-  showProgress(null, "Reading the folder…");
+  showProgress(null, t("progress.reading_folder"));
   for await (const event of state.client.send("folder", { files })) {
-    if (event.kind === "folder-received") ui.modelPlan.textContent = `${event.files} files received from the folder.`;
+    if (event.kind === "folder-received") ui.modelPlan.textContent = t("plan.folder_received", { count: formatFixed(event.files, 0) });
   }
   await followLoad(state.client.send("load", { folder: true, device: ui.deviceChoice.value }));
 }
@@ -201,13 +201,14 @@ async function followLoad(events) {
       else showProgress(event.fraction, event.stage);
     } else if (event.kind === "plan") {
       const plan = event.plan;
-      const verdict = { ok: "fits", warn: "may not fit", refuse: "will not fit" }[plan.verdict];
-      ui.modelPlan.textContent = `${event.model}: ${plan.dtype} weights, ${formatBytes(plan.download_bytes)} to download; ${plan.reason} — ${verdict}.`;
+      const verdict = t(`plan.verdict_${plan.verdict}`);
+      ui.modelPlan.textContent = t("plan.summary", { model: event.model, dtype: plan.dtype, size: formatBytes(plan.download_bytes),
+        reason: plan.reason, verdict });
     } else if (event.kind === "confirm") {
-      if (confirm(`Download ${formatBytes(event.plan.download_bytes)} for ${event.model}? It ${event.plan.reason}.`)) {
+      if (confirm(t("plan.confirm", { size: formatBytes(event.plan.download_bytes), model: event.model, reason: event.plan.reason }))) {
         return loadModel({ confirmed: true });
       }
-      showProgress(0, "Download cancelled");
+      showProgress(0, t("progress.download_cancelled"));
       setPageState(settledState());
     } else if (event.kind === "loaded") {
       state.modelReady = true;
@@ -217,7 +218,7 @@ async function followLoad(events) {
       keepLoadedModel();
       ui.device.textContent = event.device;
       ui.deviceNote.textContent = `(${event.dtype})${event.notice ? " — " + event.notice : ""}`;
-      showProgress(1, `${event.name} ready (${event.seconds.toFixed(1)} s)`);
+      showProgress(1, t("progress.model_ready", { name: event.name, seconds: formatFixed(event.seconds, 1) }));
       showStatusDetail("");
       setPageState("ready");
       renderConversation();  // the welcome names the device now
@@ -225,7 +226,7 @@ async function followLoad(events) {
     } else if (event.kind === "error") {
       showErrorEvent(event);
       state.modelReady = false;
-      showProgress(0, "Model not loaded");
+      showProgress(0, t("progress.model_not_loaded"));
       setPageState("error");
     }
   }
@@ -235,7 +236,7 @@ async function followLoad(events) {
 export async function testConnection() {
   if (!state.pythonReady) return;
   clearError();
-  $("connection-status").textContent = "Testing…";
+  $("connection-status").textContent = t("connection.testing");
   for await (const event of state.client.send("models", { backend: backendConfig() })) {
     if (event.kind === "error") {
       showErrorEvent(event);
@@ -243,7 +244,8 @@ export async function testConnection() {
     }
     if (event.kind !== "models-listed") continue;
     $("remote-model-list").replaceChildren(...event.ids.map((id) => Object.assign(document.createElement("option"), { value: id })));
-    $("connection-status").textContent = event.ids.length ? `Connected: ${event.ids.length} model(s) offered.` : "Connected.";
+    $("connection-status").textContent = event.ids.length
+      ? t("connection.models", { count: formatFixed(event.ids.length, 0) }) : t("connection.connected");
     if (!ui.remoteModel.value && event.ids.length) ui.remoteModel.value = event.ids[0];
   }
 }

@@ -5,16 +5,16 @@ import { state } from "./state.js";
 import { showError } from "./status.js";
 import { DTYPE_FILES, ORT_BUILDS } from "./facts.js";
 import { attachmentUsage } from "./attachments.js";
+import { t } from "./i18n.js";
 
 export const MODEL_CACHE = "pagellm-models";  // the service worker's cache of model files (sw.js)
 
 export async function startServiceWorker() {
   const status = $("offline-status");
   root.dataset.isolated = String(self.crossOriginIsolated);
-  const threads = self.crossOriginIsolated ? "multi-threaded WebAssembly available" :
-    "not cross-origin isolated: WebAssembly runs single-threaded";
+  const threads = self.crossOriginIsolated ? t("offline.threads") : t("offline.single_thread");
   if (!("serviceWorker" in navigator)) {
-    status.textContent = `This browser offers no service worker (private mode?): no offline use; ${threads}.`;
+    status.textContent = t("offline.no_service_worker", { threads });
     return;
   }
   navigator.serviceWorker.addEventListener("message", (event) => {
@@ -27,15 +27,14 @@ export async function startServiceWorker() {
     await navigator.serviceWorker.register("./sw.js");
     const controlled = !!navigator.serviceWorker.controller;
     root.dataset.offline = controlled ? "ready" : "installing";
-    status.textContent = controlled ? `Works offline after this visit; ${threads}.`
-      : `Preparing offline use (ready on the next visit); ${threads}.`;
+    status.textContent = t(controlled ? "offline.ready" : "offline.preparing", { threads });
     navigator.serviceWorker.addEventListener("controllerchange", () => {
       root.dataset.offline = "ready";
-      status.textContent = `Works offline from now on; ${threads}.`;
+      status.textContent = t("offline.ready_now", { threads });
       keepLoadedModel();
     });
   } catch (err) {
-    status.textContent = `Offline use is unavailable here (${err.message}); ${threads}.`;
+    status.textContent = t("offline.unavailable", { reason: err.message, threads });
   }
   navigator.storage?.persist?.().catch(() => {});
   showStorage();
@@ -73,7 +72,7 @@ export async function showStorage() {
     item.dataset.model = model.id;
     const size = cached.reduce((sum, [, bytes]) => sum + bytes, 0);
     item.append(`${model.name}: ${formatBytes(size)}`);
-    const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
+    const remove = Object.assign(document.createElement("button"), { type: "button", textContent: t("chats.delete") });
     remove.addEventListener("click", async () => {
       for (const [path, request] of await cachedModelFiles()) {
         if (path.startsWith(`models/${model.id}/`)) await cache.delete(request);
@@ -87,7 +86,7 @@ export async function showStorage() {
   const estimate = await navigator.storage?.estimate?.().catch(() => null);
   const persisted = await navigator.storage?.persisted?.().catch(() => false);
   const files = attachmentUsage(state.chats);
-  $("storage-usage").textContent = (estimate ? `Using ${formatBytes(estimate.usage)} of ${formatBytes(estimate.quota)} ` +
-    `this browser allows${persisted ? " (kept: storage is persistent)" : ""}.` : "") +
-    (files.count ? ` Files attached to saved chats: ${files.count}, ${formatBytes(files.bytes)}.` : "");
+  $("storage-usage").textContent = (estimate ? t(persisted ? "offline.usage_persistent" : "offline.usage",
+    { used: formatBytes(estimate.usage), quota: formatBytes(estimate.quota) }) : "") +
+    (files.count ? t("offline.attached", { count: files.count, size: formatBytes(files.bytes) }) : "");
 }

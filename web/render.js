@@ -9,6 +9,7 @@ import { branchIntent, generate, stop } from "./intents.js";
 import { attachmentChips, citationsElement } from "./attachments.js";
 import { PURIFY, markdownNodes, renderMarkdown } from "./markdown.js";
 import { renderWelcome } from "./welcome.js";
+import { t } from "./i18n.js";
 
 export { PURIFY };
 
@@ -19,7 +20,7 @@ function decorate(fragment) {
     link.rel = "noopener noreferrer nofollow";
   }
   for (const pre of fragment.querySelectorAll("pre")) {
-    const copy = Object.assign(document.createElement("button"), { type: "button", className: "copy-code", textContent: "Copy" });
+    const copy = Object.assign(document.createElement("button"), { type: "button", className: "copy-code", textContent: t("reply.copy") });
     copy.addEventListener("click", () => copyText(pre.querySelector("code")?.textContent ?? pre.textContent, copy));
     pre.append(copy);
   }
@@ -27,8 +28,8 @@ function decorate(fragment) {
 
 function copyText(text, target) {
   navigator.clipboard?.writeText(text).then(
-    () => { target.textContent = "Copied"; setTimeout(() => (target.textContent = "Copy"), 1200); },
-    () => showError("The browser did not allow copying to the clipboard."),
+    () => { target.textContent = t("reply.copied"); setTimeout(() => (target.textContent = t("reply.copy")), 1200); },
+    () => showError(t("error.copy_refused")),
   );
 }
 
@@ -36,7 +37,7 @@ function messageElement(role, status = "complete") {
   const item = $("message-template").content.firstElementChild.cloneNode(true);
   item.dataset.role = role;
   item.dataset.status = status;
-  item.querySelector(".role").textContent = { user: "You", assistant: "Assistant", system: "System", error: "Error" }[role];
+  item.querySelector(".role").textContent = t(`role.${role}`);
   return item;
 }
 
@@ -50,7 +51,8 @@ export function fillContent(item, message) {
     for (const node of [...content.childNodes]) if (node !== details && !kept.has(node)) node.remove();
     if (message.meta?.reasoning) {
       if (!details) {
-        details = Object.assign(document.createElement("details"), { className: "reasoning", innerHTML: "<summary>Reasoning</summary>" });
+        details = Object.assign(document.createElement("details"), { className: "reasoning", innerHTML: "<summary></summary>" });
+        details.firstChild.textContent = t("reply.reasoning");
         details.append(document.createTextNode(""));
         content.prepend(details);
       }
@@ -95,7 +97,7 @@ export function renderConversation() {
     }
   }
   ui.messages.replaceChildren(...items);
-  ui.title.textContent = conversation.title || "New chat";
+  ui.title.textContent = conversation.title || t("chats.new");
   renderWelcome();
   // An edit that was refused (bad settings, no model yet) stays open with its text.
   const draft = !state.busy && state.editDraft;
@@ -115,8 +117,8 @@ export function renderConversation() {
 // ‹ 2/3 ›: this message's place among its versions (edits, other replies).
 function branchNavigator(entry) {
   const nav = Object.assign(document.createElement("span"), { className: "branch" });
-  const prev = button("‹", "branch-prev", () => branchIntent("switch", { message_id: entry.id, step: -1 }), "Previous version");
-  const next = button("›", "branch-next", () => branchIntent("switch", { message_id: entry.id, step: 1 }), "Next version");
+  const prev = button("‹", "branch-prev", () => branchIntent("switch", { message_id: entry.id, step: -1 }), t("reply.previous_version"));
+  const next = button("›", "branch-next", () => branchIntent("switch", { message_id: entry.id, step: 1 }), t("reply.next_version"));
   prev.disabled = entry.index <= 1;
   next.disabled = entry.index >= entry.count;
   const index = Object.assign(document.createElement("span"), { textContent: `${entry.index}/${entry.count}` });
@@ -128,14 +130,14 @@ function branchNavigator(entry) {
 function addActions(item, message, entry) {
   const actions = item.querySelector(".message-actions");
   if (message.role === "system") return;
-  actions.append(button("Copy", "copy", (event) => copyText(message.content, event.currentTarget), "Copy as markdown"));
+  actions.append(button(t("reply.copy"), "copy", (event) => copyText(message.content, event.currentTarget), t("reply.copy_markdown")));
   if (!entry.id) return;  // not read by Python yet: no branch actions
-  if (message.role === "user") actions.append(button("Edit", "edit", () => startEdit(item, message, entry.id)));
+  if (message.role === "user") actions.append(button(t("reply.edit"), "edit", () => startEdit(item, message, entry.id)));
   if (message.role === "assistant") {
-    actions.append(button("Regenerate", "regenerate", () => generate("regenerate", { message_id: entry.id })));
-    if (entry.continuable) actions.append(button("Continue", "continue", () => generate("continue", { message_id: entry.id })));
+    actions.append(button(t("reply.regenerate"), "regenerate", () => generate("regenerate", { message_id: entry.id })));
+    if (entry.continuable) actions.append(button(t("reply.continue"), "continue", () => generate("continue", { message_id: entry.id })));
   }
-  actions.append(button("Delete", "delete-message", () => deleteMessage(message, entry.id), "Delete this message and what follows"));
+  actions.append(button(t("reply.delete"), "delete-message", () => deleteMessage(message, entry.id), t("reply.delete_title")));
 }
 
 // Editing a message in place: saving sends the new version as a new branch (the old one stays).
@@ -147,12 +149,12 @@ function startEdit(item, message, id) {
   const cancel = () => { state.editDraft = null; renderConversation(); };
   const save = () => {
     const text = editor.value;
-    if (!text.trim()) return showError("An edited message cannot be empty: type some text, or delete the message.");
+    if (!text.trim()) return showError(t("error.edit_empty"));
     const submit = () => { state.editDraft = { id, text }; generate("edit", { message_id: id, text }); };
     if (state.busy) {
       state.afterReply = submit;
       stop();
-      showError("The reply in progress was stopped to send your edit.");
+      showError(t("error.stopped_for_edit"));
     } else submit();
   };
   editor.addEventListener("keydown", (event) => {
@@ -160,15 +162,14 @@ function startEdit(item, message, id) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); save(); }
   });
   const buttons = Object.assign(document.createElement("div"), { className: "edit-buttons" });
-  buttons.append(button("Save & send", "edit-save", save), button("Cancel", "edit-cancel", cancel));
+  buttons.append(button(t("reply.save_send"), "edit-save", save), button(t("reply.cancel"), "edit-cancel", cancel));
   content.replaceChildren(editor, buttons);
   editor.focus();
 }
 
 function deleteMessage(message, id) {
-  if (state.busy) return showError("Stop the reply in progress before deleting a message.");
-  const what = message.role === "user" ? "this message and everything after it" : "this reply and everything after it";
-  if (!confirm(`Delete ${what} (this version only)?`)) return;
+  if (state.busy) return showError(t("error.stop_before_delete_message"));
+  if (!confirm(t(message.role === "user" ? "reply.confirm_delete_message" : "reply.confirm_delete_reply"))) return;
   branchIntent("delete", { message_id: id });
 }
 

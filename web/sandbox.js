@@ -2,6 +2,8 @@
 // remote model may call with the user's approval. Every run gets a fresh sandbox worker
 // (sandbox-worker.js) that is terminated when the run ends or passes its time limit. What the code prints
 // is data: it is only ever written as text, in a panel set apart from the model's words.
+import { formatFixed, formatNumber, t } from "./i18n.js";
+
 const SETTINGS_KEY = "pagellm:sandbox";
 const DEFAULTS = { time_limit: 10, tools: false };
 const BOOT_LIMIT_S = 120;        // Pyodide's start on a busy machine, not counted in the time limit
@@ -39,7 +41,7 @@ function bindSettings() {
     const value = Number(limit.value);
     if (!Number.isFinite(value) || value < 1 || value > 600) {
       limit.setAttribute("aria-invalid", "true");
-      note.textContent = `The time limit must be a number of seconds from 1 to 600; it stays ${settings.time_limit} s.`;
+      note.textContent = t("code.bad_limit", { seconds: settings.time_limit });
       return;
     }
     limit.removeAttribute("aria-invalid");
@@ -72,7 +74,7 @@ export function runPython(code, { timeLimit = settings.time_limit, onOutput = ()
     worker.terminate();
     finish(result);
   };
-  timer = setTimeout(() => end({ status: "failed", message: `The Python sandbox did not start within ${BOOT_LIMIT_S} s.` }),
+  timer = setTimeout(() => end({ status: "failed", message: t("code.no_start", { seconds: BOOT_LIMIT_S }) }),
     BOOT_LIMIT_S * 1000);
   // The worker runs untrusted code, which can post messages too: every field is checked and used as text.
   worker.onmessage = ({ data }) => {
@@ -83,20 +85,20 @@ export function runPython(code, { timeLimit = settings.time_limit, onOutput = ()
       clearTimeout(timer);
       onStart();
       timer = setTimeout(() => end({ status: "timeout", seconds: timeLimit,
-        message: `Stopped after ${timeLimit} s, the time limit: the sandbox was shut down.` }), timeLimit * 1000);
+        message: t("code.timeout", { seconds: timeLimit }) }), timeLimit * 1000);
     } else if (data.type === "result") {
       end({ status: data.ok ? "ok" : "error", value: text(data.value), error: text(data.error),
         seconds: Number(data.seconds) || 0, dropped: Number(data.dropped) || 0, limit: Number(data.limit) || 0 });
     } else if (data.type === "failed") {
-      end({ status: "failed", message: `The Python sandbox stopped: ${text(data.message) || "no reason given"}.` });
+      end({ status: "failed", message: t("code.sandbox_stopped", { reason: text(data.message) || t("code.no_reason") }) });
     }
   };
   worker.onerror = (event) => {
     event.preventDefault();
-    end({ status: "failed", message: `The Python sandbox stopped: ${event.message || "it could not start"}.` });
+    end({ status: "failed", message: t("code.sandbox_stopped", { reason: event.message || t("code.could_not_start") }) });
   };
   worker.postMessage({ code });
-  return { done, stop: () => end({ status: "stopped", message: "Stopped." }) };
+  return { done, stop: () => end({ status: "stopped", message: t("code.stopped_message") }) };
 }
 
 const text = (value) => (typeof value === "string" ? value : null);
@@ -121,7 +123,7 @@ function button(label, testid, onClick) {
 async function showRun(code, out, status, stopButton) {
   out.replaceChildren();
   out.dataset.status = "running";
-  status.textContent = "Starting the Python sandbox…";
+  status.textContent = t("code.starting");
   let shown = 0;
   const onOutput = (chunks) => {
     for (const { stream, text: part } of chunks) {
@@ -131,7 +133,7 @@ async function showRun(code, out, status, stopButton) {
       out.append(stream === "stderr" ? element("span", "stderr", kept) : document.createTextNode(kept));
     }
   };
-  const run = runPython(code, { onOutput, onStart: () => (status.textContent = "Running…") });
+  const run = runPython(code, { onOutput, onStart: () => (status.textContent = t("code.running")) });
   if (stopButton) {
     stopButton.hidden = false;
     stopButton.onclick = run.stop;
@@ -139,7 +141,7 @@ async function showRun(code, out, status, stopButton) {
   const result = await run.done;
   if (stopButton) stopButton.hidden = true;
   if (result.dropped) {
-    out.append(element("span", "code-note", `\n… ${result.dropped.toLocaleString()} more characters of output not shown (the limit is ${result.limit.toLocaleString()}).`));
+    out.append(element("span", "code-note", `\n${t("code.dropped", { dropped: formatNumber(result.dropped), limit: formatNumber(result.limit) })}`));
   }
   if (result.error) out.append(element("span", "stderr", result.error));
   if (result.value != null) {
@@ -150,10 +152,10 @@ async function showRun(code, out, status, stopButton) {
   if (result.message && result.status !== "ok") out.append(element("span", "code-note", `\n${result.message}`));
   out.dataset.status = result.status;
   status.textContent = {
-    ok: `Ran in ${result.seconds?.toFixed(2)} s`, error: `Raised an error (${result.seconds?.toFixed(2)} s)`,
-    timeout: "Time limit reached", stopped: "Stopped", failed: "The sandbox failed",
+    ok: t("code.ran", { seconds: formatFixed(result.seconds ?? 0, 2) }), error: t("code.raised", { seconds: formatFixed(result.seconds ?? 0, 2) }),
+    timeout: t("code.time_limit_reached"), stopped: t("progress.stopped"), failed: t("code.failed"),
   }[result.status];
-  return { ...result, report: out.textContent || "(no output)" };
+  return { ...result, report: out.textContent || "(no output)" };  // for the model: not translated
 }
 
 // A panel under a code block: Run, then the output, a status, and an editable copy to run again.
@@ -162,28 +164,28 @@ function codePanel(code) {
   panel.dataset.testid = "code-run";
   const status = element("span", "code-status");
   status.dataset.testid = "code-status";
-  const stop = button("Stop", "stop-code", () => {});
+  const stop = button(t("composer.stop"), "stop-code", () => {});
   stop.hidden = true;
   const result = element("section", "code-result");
   result.hidden = true;
-  result.setAttribute("aria-label", "Output of the code, from the Python sandbox (not written by the model)");
+  result.setAttribute("aria-label", t("code.output_label"));
   const head = element("div", "code-result-head");
-  head.append(element("span", "code-label", "Python sandbox output"), status, stop);
+  head.append(element("span", "code-label", t("code.output")), status, stop);
   const out = element("pre", "code-output");
   out.dataset.testid = "code-output";
   const editor = Object.assign(element("textarea", "code-edit"), { value: code, rows: Math.min(12, code.split("\n").length + 1), spellcheck: false });
   editor.dataset.testid = "code-edit";
-  editor.setAttribute("aria-label", "An editable copy of the code");
+  editor.setAttribute("aria-label", t("code.editable"));
   const edit = element("details", "code-edit-box");
-  edit.append(element("summary", "", "Edit and run again"), editor);
+  edit.append(element("summary", "", t("code.edit_again")), editor);
   const start = (source) => {
     result.hidden = false;
     runButton.disabled = again.disabled = true;
     showRun(source, out, status, stop).finally(() => (runButton.disabled = again.disabled = false));
   };
-  const runButton = button("▶ Run", "run-code", () => start(code));
-  runButton.title = `Run in a Python sandbox: no network, no storage, ${settings.time_limit} s at most`;
-  const again = button("▶ Run the edited code", "run-edited", () => start(editor.value));
+  const runButton = button(t("code.run"), "run-code", () => start(code));
+  runButton.title = t("code.run_title", { seconds: settings.time_limit });
+  const again = button(t("code.run_edited"), "run-edited", () => start(editor.value));
   edit.append(again);
   result.append(head, out, edit);
   panel.append(runButton, result);
@@ -206,10 +208,10 @@ function codeOf(args) {
   try { return codeOf(JSON.parse(args)); } catch { return null; }
 }
 
-function toolBlock(name, code, raw, heading = "The model asks to run this Python code:") {
+function toolBlock(name, code, raw, heading = t("tool.asks")) {
   const block = element("div", "tool-call");
   block.dataset.testid = "tool-call";
-  block.append(element("div", "tool-head", name === "run_python" ? heading : `The model called ${name}:`));
+  block.append(element("div", "tool-head", name === "run_python" ? heading : t("tool.called", { name })));
   const source = element("pre", "tool-code", code ?? String(raw ?? ""));
   source.dataset.testid = "tool-code";
   block.append(source);
@@ -218,13 +220,13 @@ function toolBlock(name, code, raw, heading = "The model asks to run this Python
 
 // A saved reply's tool calls, as the worker recorded them (meta.tools).
 function savedToolCalls(tools) {
-  return tools.filter((t) => t && typeof t === "object").map((t) => {
-    const block = toolBlock(String(t.name), codeOf(t.arguments), t.arguments,
-      t.ok ? "The model ran this Python code:" : "The model asked to run this Python code (not run):");
-    block.dataset.ok = String(!!t.ok);
-    const out = element("pre", "tool-output", typeof t.output === "string" ? t.output : "(no result)");
+  return tools.filter((call) => call && typeof call === "object").map((call) => {
+    const block = toolBlock(String(call.name), codeOf(call.arguments), call.arguments,
+      call.ok ? t("tool.ran") : t("tool.not_run"));
+    block.dataset.ok = String(!!call.ok);
+    const out = element("pre", "tool-output", typeof call.output === "string" ? call.output : t("tool.no_result"));
     out.dataset.testid = "tool-output";
-    block.append(element("div", "code-label", "Result given to the model:"), out);
+    block.append(element("div", "code-label", t("tool.result")), out);
     return block;
   });
 }
@@ -243,25 +245,25 @@ export async function toolCall(msg, { item, conversationId }) {
   if (!choice) {
     const approval = element("div", "tool-approval");
     approval.dataset.testid = "tool-approval";
-    approval.append(element("span", "", "Run it in the Python sandbox?"));
+    approval.append(element("span", "", t("tool.approve_question")));
     choice = await new Promise((resolve) => {
-      approval.append(button("Run once", "approve", () => resolve("once")),
-        button("Always for this chat", "approve-always", () => resolve("always")),
-        button("Deny", "deny", () => resolve("deny")));
+      approval.append(button(t("tool.run_once"), "approve", () => resolve("once")),
+        button(t("tool.always"), "approve-always", () => resolve("always")),
+        button(t("tool.deny"), "deny", () => resolve("deny")));
       block.append(approval);
     });
     approval.remove();
   }
   if (choice === "always") alwaysApproved.add(conversationId);
   if (choice === "deny") {
-    block.append(element("div", "code-note", "Denied: the code was not run."));
+    block.append(element("div", "code-note", t("tool.denied")));
     return { ok: false, output: "The user declined to run this code." };
   }
   const status = element("span", "code-status");
   const out = element("pre", "code-output");
   out.dataset.testid = "code-output";
   const head = element("div", "code-result-head");
-  head.append(element("span", "code-label", "Python sandbox output"), status);
+  head.append(element("span", "code-label", t("code.output")), status);
   block.append(head, out);
   const result = await showRun(code, out, status);
   return { ok: true, output: result.report };

@@ -1,5 +1,7 @@
 // Search across saved chats: titles and every message of every branch, case-insensitive. Pure: it reads
 // the records the store lists and returns where each match is, for the page to draw and open.
+import { t } from "./i18n.js";
+
 const SNIPPET = 120;
 
 // The line holding the match, cut to about SNIPPET characters around it.
@@ -21,7 +23,7 @@ export function searchChats(chats, query, { limit = 50, perChat = 3 } = {}) {
   const results = [];
   for (const chat of chats) {
     let found = 0;
-    const title = chat.title || "Untitled chat";
+    const title = chat.title || t("chats.untitled");
     if (title.toLowerCase().includes(needle)) {
       results.push({ chatId: chat.id, title, at: null, line: title });
       found += 1;

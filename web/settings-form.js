@@ -6,6 +6,7 @@ import { state } from "./state.js";
 import { showError } from "./status.js";
 import { SETTING_BOUNDS } from "./facts.js";
 import { endpointOf } from "./endpoints.js";
+import { localeFromBrowser, matchLocale, t } from "./i18n.js";
 
 const store = window.localStorage;
 const SETTINGS_KEY = "pagellm:settings";
@@ -17,7 +18,7 @@ export function loadJSON(key) {
 
 export function saveJSON(key, value) {
   try { store.setItem(key, JSON.stringify(value)); } catch (err) {
-    showError(`Could not save in this browser (${err.name}): the chat works but will not survive a reload.`);
+    showError(t("error.settings_not_saved", { reason: err.name }));
   }
 }
 
@@ -35,7 +36,7 @@ export function saveSettings() {
     base_url: ui.baseUrl.value, remote_model: ui.remoteModel.value, system_prompt: ui.systemPrompt.value,
     remember_key: ui.rememberKey.checked, form: readSettingsForm(),
     hub_base_url: ui.hubBaseUrl.value, hub_model_id: ui.hubModelId.value, use_hub: state.useHub,
-    theme: $("theme").value,
+    theme: $("theme").value, locale: $("locale").value,
   };
   saveJSON(SETTINGS_KEY, saved);
   if (ui.rememberKey.checked) saveJSON(KEYS_KEY, Object.fromEntries(state.keys));
@@ -58,6 +59,15 @@ function restoreTheme(saved) {
   select.value = ["light", "dark"].includes(saved.theme) ? saved.theme : "system";
   document.documentElement.dataset.theme = select.value;
   select.addEventListener("change", () => { document.documentElement.dataset.theme = select.value; saveSettings(); });
+}
+
+// The language: the link's ?locale= (English when it names no catalogue), else the one saved, else the
+// site's (site.toml), else the browser's; the switch shows "as the browser" only when none chose one.
+export function chooseLocale(saved, site = {}) {
+  const link = params.get("locale");
+  const chosen = link ? matchLocale(link) ?? "en" : matchLocale(saved.locale) ?? matchLocale(site.locale);
+  $("locale").value = chosen ?? "";
+  return chosen ?? localeFromBrowser();
 }
 
 export function restoreSettings() {
@@ -125,9 +135,16 @@ export function applyProvider(id, { keepUrl = false } = {}) {
   ui.provider.value = preset.id;
   if (!keepUrl || !ui.baseUrl.value) ui.baseUrl.value = preset.base_url || "";
   if (!keepUrl || !ui.remoteModel.value) ui.remoteModel.value = preset.example_model || "";
-  const key = { required: "Needs an API key.", optional: "A key is optional.", none: "No key needed." }[preset.key] ?? "";
-  $("provider-note").textContent = [key, preset.notes || ""].join(" ").trim();
+  showProviderNote();
   showKeyForUrl();
+}
+
+// What the chosen provider needs (a key or not) and its notes (providers.py, not translated).
+export function showProviderNote() {
+  const preset = state.providers?.find((p) => p.id === ui.provider.value);
+  if (!preset) return;
+  const key = { required: t("provider.key_required"), optional: t("provider.key_optional"), none: t("provider.key_none") }[preset.key] ?? "";
+  $("provider-note").textContent = [key, preset.notes || ""].join(" ").trim();
 }
 
 // What a request's `backend` field says: the local model, or the remote endpoint with its own key.

@@ -5,6 +5,7 @@ import { $, params, ui } from "./dom.js";
 import { state } from "./state.js";
 import { backendValue } from "./settings-form.js";
 import { showError } from "./status.js";
+import { t } from "./i18n.js";
 
 // The site's settings with the link's preset applied; an unknown preset is named (in the welcome of
 // an empty chat) and ignored.
@@ -13,7 +14,7 @@ export function resolveSite(site) {
   const resolved = { ...site, ...(name ? site.presets?.[name] : {}), notice: "" };
   if (name && !site.presets?.[name]) {
     const known = Object.keys(site.presets ?? {});
-    resolved.notice = `This site has no preset "${name}"${known.length ? ` (it has ${known.join(", ")})` : ""}: it shows its usual settings.`;
+    resolved.notice = known.length ? t("site.no_preset_known", { name, known: known.join(", ") }) : t("site.no_preset", { name });
   }
   delete resolved.presets;
   return resolved;
@@ -47,10 +48,10 @@ export async function copySettingsLink(target) {
   const link = settingsLink();
   try {
     await navigator.clipboard.writeText(link);
-    target.textContent = "Link copied";
+    target.textContent = t("settings.link_copied");
   } catch {
-    target.textContent = "Copy failed";
-    showError(`The browser did not allow copying; the link is: ${link}`);
+    target.textContent = t("settings.copy_failed");
+    showError(t("settings.copy_refused", { link }));
   }
-  setTimeout(() => (target.textContent = "Copy link to these settings"), 1500);
+  setTimeout(() => (target.textContent = t("settings.copy_link")), 1500);
 }

@@ -3,6 +3,7 @@
 import { $, formatBytes, root, ui } from "./dom.js";
 import { state } from "./state.js";
 import { backendValue } from "./settings-form.js";
+import { formatFixed, formatNumber, t, tn } from "./i18n.js";
 
 export function showError(message) {
   ui.errorText.textContent = message;
@@ -37,13 +38,13 @@ export function showDownload(stage, loaded, total) {
   const start = state.download?.stage === stage ? state.download : (state.download = { stage, at: now, loaded });
   const seconds = (now - start.at) / 1000;
   const speed = seconds > 0.5 ? (loaded - start.loaded) / seconds : 0;
-  const parts = [`${stage} — ${formatBytes(loaded)} of ${formatBytes(total)}`];
+  const parts = [t("progress.download", { stage, loaded: formatBytes(loaded), total: formatBytes(total) })];
   if (speed > 0) {
-    parts.push(`${formatBytes(speed)}/s`);
-    if (total > loaded) parts.push(`${Math.ceil((total - loaded) / speed)} s left`);
+    parts.push(t("progress.speed", { speed: formatBytes(speed) }));
+    if (total > loaded) parts.push(t("progress.left", { seconds: formatFixed(Math.ceil((total - loaded) / speed), 0) }));
   }
   showProgress(total ? loaded / total : null, parts.join(" · "));
-  showStatusDetail("The model downloads once: later visits start from this browser's copy, offline too.");
+  showStatusDetail(t("progress.once"));
 }
 
 // The state to return to after an error or a cancelled action.
@@ -59,18 +60,18 @@ export function showProgress(fraction, text) {
 
 export function fail(message) {
   showError(message);
-  showProgress(0, "Stopped");
+  showProgress(0, t("progress.stopped"));
   setPageState("error");
 }
 
 export function showStats(final) {
   if (!final) { ui.stats.textContent = ""; return; }
-  const parts = [`${final.completion_tokens} tokens`];
-  if (final.time_to_first_token != null) parts.push(`first token ${final.time_to_first_token.toFixed(2)} s`);
-  if (final.tokens_per_second != null) parts.push(`${final.tokens_per_second.toFixed(1)} tok/s`);
-  if (final.reused_tokens) parts.push(`${final.reused_tokens} of ${final.prompt_tokens} prompt tokens reused`);
-  if (final.finish_reason === "cancelled") parts.push("stopped");
-  else if (final.finish_reason === "length") parts.push("hit the token limit");
+  const parts = [tn("stats.tokens", final.completion_tokens)];
+  if (final.time_to_first_token != null) parts.push(t("stats.first_token", { seconds: formatFixed(final.time_to_first_token, 2) }));
+  if (final.tokens_per_second != null) parts.push(t("stats.speed", { rate: formatFixed(final.tokens_per_second, 1) }));
+  if (final.reused_tokens) parts.push(t("stats.reused", { reused: formatFixed(final.reused_tokens, 0), prompt: formatFixed(final.prompt_tokens ?? 0, 0) }));
+  if (final.finish_reason === "cancelled") parts.push(t("stats.stopped"));
+  else if (final.finish_reason === "length") parts.push(t("stats.length"));
   ui.stats.textContent = parts.join(" · ");
   ui.stats.dataset.reusedTokens = final.reused_tokens ?? "";
   ui.stats.dataset.tokens = final.completion_tokens;
@@ -90,12 +91,9 @@ export function showContext(context) {
   ui.contextMeter.dataset.used = used;
   ui.contextMeter.dataset.limit = limit;
   ui.context.dataset.level = leftOut > 0 ? "full" : share >= 0.75 ? "warn" : "ok";
-  const numbers = new Intl.NumberFormat();
-  ui.contextText.textContent = `${numbers.format(used)} / ${numbers.format(limit)} tokens` +
-    (share >= 0.75 && !leftOut ? " — the context is filling up" : "");
+  ui.contextText.textContent = t("context.used", { used: formatNumber(used), limit: formatNumber(limit) }) +
+    (share >= 0.75 && !leftOut ? t("context.filling") : "");
   ui.contextNotice.hidden = !leftOut;
-  ui.contextNotice.textContent = leftOut
-    ? `The ${leftOut === 1 ? "oldest message no longer fits" : `${leftOut} oldest messages no longer fit`} in the model's context: it did not read ${leftOut === 1 ? "it" : "them"}.`
-    : "";
+  ui.contextNotice.textContent = leftOut ? tn("context.left_out", leftOut) : "";
   ui.summaryChat.hidden = share < 0.75 && !leftOut;
 }

@@ -6,9 +6,10 @@ import { readSettingsForm } from "./settings-form.js";
 import { clearError, showError } from "./status.js";
 import { renderChatList, switchChat } from "./chats.js";
 import { showErrorEvent } from "./intents.js";
+import { t } from "./i18n.js";
 
 function pythonStarted() {
-  if (!state.pythonReady) showError("Python is still starting: try again in a moment.");
+  if (!state.pythonReady) showError(t("error.python_starting"));
   return state.pythonReady;
 }
 
@@ -35,7 +36,7 @@ export function exportCurrent(format) {
 export async function exportAll() {
   if (!pythonStarted()) return;
   const chats = await state.store.list();
-  if (!chats.length) return showError("There are no saved chats to export yet.");
+  if (!chats.length) return showError(t("error.nothing_to_export"));
   const day = new Date().toISOString().slice(0, 10);
   return exportChats({ format: "json", conversations: chats, name: `pagellm-all-chats-${day}` });
 }
@@ -53,7 +54,7 @@ export async function importFrom(event) {
     try {
       await state.store.putAll(answer.conversations);
     } catch (err) {
-      return showError(`Nothing was imported: the browser could not save the chats (${err?.name || err}).`);
+      return showError(t("error.import_not_saved", { reason: err?.name || err }));
     }
     ui.storeNote.textContent = answer.summary;
     if (answer.conversations.length) await switchChat(answer.conversations[0].id);

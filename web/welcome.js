@@ -3,6 +3,7 @@
 import { $, ui } from "./dom.js";
 import { state } from "./state.js";
 import { backendValue } from "./settings-form.js";
+import { t } from "./i18n.js";
 
 export function renderWelcome() {
   const empty = !state.conversation?.messages?.length;
@@ -26,12 +27,11 @@ export function renderWelcome() {
 
 function whereItRuns() {
   if (backendValue() === "remote") {
-    let host = "the endpoint you set";
+    let host = t("welcome.your_endpoint");
     try { host = new URL(ui.baseUrl.value).host || host; } catch { /* not typed yet */ }
-    return `Messages go to ${host}, and only there. Chats stay saved in this browser.`;
+    return t("welcome.remote", { host });
   }
-  const model = state.catalog?.models.find((m) => m.id === ui.model.value)?.name ?? "A small language model";
-  const device = { webgpu: "your GPU (WebGPU)", wasm: "your CPU (WebAssembly)" }[ui.device.textContent] ?? "your computer";
-  return `${model} runs in this page, on ${device}: nothing you type leaves this machine, and it works offline ` +
-    "after the first visit. It is small: good for short tasks, not a source of facts.";
+  const model = state.catalog?.models.find((m) => m.id === ui.model.value)?.name ?? t("welcome.a_small_model");
+  const device = { webgpu: t("welcome.on_gpu"), wasm: t("welcome.on_cpu") }[ui.device.textContent] ?? t("welcome.on_computer");
+  return t("welcome.local", { model, device });
 }
