@@ -173,7 +173,7 @@ def largest_gaps(summary: dict) -> list[str]:
     also names native llama.cpp at pagellm's best thread count."""
     ok = {k for k, e in summary.items() if e["ok"]}
     pagellm = [k for k in ok if k.startswith("pagellm-")]
-    browser_peers = [k for k in ok if not k.startswith(("pagellm-", "native-")) and k != "pyodide"]
+    browser_peers = [k for k in ok if not k.startswith(("pagellm-", "native-", "baseline-")) and k != "pyodide"]
     native = [k for k in ok if k.startswith("native-")]
     lines = []
 
@@ -204,7 +204,8 @@ def tables(summary: dict, remote: dict, meta: dict) -> list[tuple[str, list[str]
     out = []
     boot_rows = []
     base = median(summary, "pagellm-q8-t1", "boot_s")
-    for key, name in (("pagellm-q8-t1", "pagellm (PyScript worker)"), ("pyodide", "bare Pyodide page")):
+    for key, name in (("pagellm-q8-t1", "pagellm (PyScript worker)"), ("baseline-q8-t1", "pagellm, baseline build"),
+                      ("pyodide", "bare Pyodide page")):
         if key in summary and summary[key]["ok"]:
             boot_rows.append([name, cell(summary, key, "boot_s"), cell(summary, key, "boot_s_cached"),
                               cell(summary, key, "fcp_s"), ratio(median(summary, key, "boot_s"), base)])

@@ -14,8 +14,8 @@ Everything is a symbolic link into dist/ (nothing large is copied), except:
   instead of stopping at end-of-sequence (the llama.cpp peers get `ignore_eos` / an EOS bias instead);
 - /models/<id>.q4/   the same files with only the 4-bit ONNX listed, and a catalog entry for it, so the
   unchanged page loads q4 on WebAssembly (the page offers no dtype choice of its own);
-- manifest.json and sw.js are regenerated for these files (build.write_service_worker), so pagellm's
-  service worker verifies and caches this site exactly as it does a real build.
+- manifest.json and sw.js's BUILD line are regenerated for these files (build.write_service_worker, into
+  dist/'s own sw.js), so pagellm's service worker verifies and caches this site exactly as that build does.
 A model that dist/ lacks but models/build/<id>/ has (built, not yet copied) is linked from there.
 """
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -209,7 +210,13 @@ class _Assembler:
         if (self.dist / "sw.js").exists():
             if not hasattr(build, "write_service_worker"):
                 raise SiteError("dist/ has a service worker but build.py cannot write one: rebuild dist/.")
+            # This build's own service worker (another build's, with --baseline), told about these files:
+            # build.py writes the BUILD line, which replaces the one in dist/sw.js.
             build.write_service_worker(self.root, manifest)
+            fresh = (self.root / "sw.js").read_text()
+            line = re.search(r"^const BUILD = .*;$", fresh, re.M).group(0)
+            own = (self.dist / "sw.js").read_text()
+            (self.root / "sw.js").write_text(re.sub(r"^const BUILD = .*;$", lambda _: line, own, count=1, flags=re.M))
 
 
 def _from_build(model: str) -> tuple[Path, dict]:
