@@ -28,6 +28,7 @@ async function boot() {
   bindEvents();
   const saved = restoreSettings();
   await useLocale(chooseLocale(saved));
+  showProgress(null, t("progress.starting_python"));  // index.html's first paint is English
   state.store = await openStore();
   if (!state.store.persistent) {
     ui.storeNote.textContent = t("chats.not_persistent", { reason: state.store.reason });

@@ -5,7 +5,7 @@ import { state } from "./state.js";
 import { searchChats } from "./search.js";
 import { renderConversation } from "./render.js";
 import { showContext, showError, showStats } from "./status.js";
-import { errorText, t } from "./i18n.js";
+import { errorText, formatDate, t } from "./i18n.js";
 
 const CURRENT_KEY = "pagellm:current";
 
@@ -47,7 +47,8 @@ export async function renderChatList() {
     item.dataset.pinned = String(!!chat.pinned);
     item.setAttribute("aria-current", String(chat.id === state.conversation.id));
     const open = Object.assign(document.createElement("button"), { type: "button", textContent: chat.title || t("chats.untitled") });
-    open.title = open.textContent;
+    // The full title (the list cuts long ones) and when the chat was last used, in the locale's date format.
+    open.title = chat.used ? `${open.textContent} — ${formatDate(new Date(chat.used * 1000))}` : open.textContent;
     open.addEventListener("click", () => switchChat(chat.id));
     // A checkbox, not a button: the chat's one button opens it.
     const pin = Object.assign(document.createElement("input"), { type: "checkbox", checked: !!chat.pinned, className: "pin" });

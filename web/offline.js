@@ -5,7 +5,7 @@ import { state } from "./state.js";
 import { showError } from "./status.js";
 import { DTYPE_FILES, ORT_BUILDS } from "./facts.js";
 import { attachmentUsage } from "./attachments.js";
-import { t } from "./i18n.js";
+import { currentLocale, t } from "./i18n.js";
 
 export const MODEL_CACHE = "pagellm-models";  // the service worker's cache of model files (sw.js)
 
@@ -19,8 +19,8 @@ export async function startServiceWorker() {
   }
   navigator.serviceWorker.addEventListener("message", (event) => {
     const msg = event.data || {};
-    if (msg.type === "integrity" || msg.type === "quota") showError(msg.message);
-    if (msg.type === "repaired") ui.storeNote.textContent = msg.message;
+    if (msg.type === "integrity" || msg.type === "quota") showError(workerText(msg));
+    if (msg.type === "repaired") ui.storeNote.textContent = workerText(msg);
     if (msg.type === "kept") showStorage();
   });
   try {
@@ -38,6 +38,12 @@ export async function startServiceWorker() {
   }
   navigator.storage?.persist?.().catch(() => {});
   showStorage();
+}
+
+// The service worker writes in English (it has no catalogue): another locale gets a translated line first.
+function workerText(msg) {
+  const line = { integrity: t("offline.sw_integrity"), quota: t("offline.sw_quota"), repaired: t("offline.sw_repaired") }[msg.type];
+  return currentLocale() === "en" || !line ? msg.message : `${line} ${msg.message}`;
 }
 
 // Ask the service worker to keep the loaded model's files (its weights for the dtype in use) offline, and

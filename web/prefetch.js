@@ -5,6 +5,7 @@
 import { formatBytes } from "./dom.js";
 import { state } from "./state.js";
 import { showProgress } from "./status.js";
+import { t } from "./i18n.js";
 import { MODEL_CACHE, cachedModelFiles } from "./offline.js";
 
 async function guessDevice(choice) {
@@ -27,7 +28,7 @@ export function startPrefetch(modelId, choice) {
       const path = `models/${model.id}/${rel}`;
       const blob = await cachedBlob(cached, path, model.files[rel]) ?? await download(path, controller.signal, (n) => {
         progress.loaded += n;
-        if (!state.pythonReady) showProgress(null, `Starting Python… (model: ${formatBytes(progress.loaded)} of ${formatBytes(progress.total)})`);
+        if (!state.pythonReady) showProgress(null, t("progress.starting_python_model", { loaded: formatBytes(progress.loaded), total: formatBytes(progress.total) }));
       });
       return { path, blob };
     }));
@@ -70,7 +71,7 @@ export async function takePrefetched(modelId, choice) {
     return [];
   }
   const timer = setInterval(() => showProgress(prefetch.progress.total ? prefetch.progress.loaded / prefetch.progress.total : null,
-    `Downloading model — ${formatBytes(prefetch.progress.loaded)} of ${formatBytes(prefetch.progress.total)}`), 100);
+    t("progress.downloading_model", { loaded: formatBytes(prefetch.progress.loaded), total: formatBytes(prefetch.progress.total) })), 100);
   try {
     return await prefetch.files;
   } catch {

@@ -30,9 +30,17 @@ def test_french_from_the_link_with_french_numbers(chat):
     expect(chat.by("context-text")).to_have_text(f"{french[0]} / {french[1]} jetons")
     if limit >= 1000:
         assert "\u202f" in french[1] and "," not in french[1]
+    # A saved chat's last use, as a French date (e.g. "1 déc. 2026, 12:33"), in its tooltip.
+    expect(chat.by("chat-item").first.locator("button")).to_have_attribute(
+        "title", re.compile(r" — \d{1,2} \S+ \d{4}.* \d{2}:\d{2}$"))
     chat.open_settings()
     expect(chat.page.locator("#settings-title")).to_have_text("Réglages")
     expect(chat.by("locale")).to_have_value("fr")
+    # An error: the line for its code in French, then Python's own message.
+    chat.set_setting("temperature", 5)
+    chat.send("trop chaud")
+    expect(chat.by("error")).to_contain_text("Un réglage est hors limites. ")
+    expect(chat.by("error")).to_contain_text("temperature must be between 0 and 2, got 5")
 
 
 def test_an_unknown_locale_shows_english(chat):
