@@ -12,7 +12,7 @@ import { renderConversation } from "./render.js";
 import { renderWelcome } from "./welcome.js";
 import { currentChatId, emptyChat, openInPython, renderChatList } from "./chats.js";
 import { branchIntent, loadModel, sendIfWaiting } from "./intents.js";
-import { cancelPrefetch, startPrefetch } from "./prefetch.js";
+import { cancelPrefetch, startPrefetch, watchEarlyDownload } from "./prefetch.js";
 import { startServiceWorker } from "./offline.js";
 import { bindEvents, useLocale } from "./bind.js";
 import { DTYPE_FILES, ORT_BUILDS } from "./facts.js";
@@ -51,7 +51,8 @@ async function boot() {
     // The bundled model: the worker loads it while Python starts (python-boot.mjs); for a model it cannot
     // plan, the page downloads the files meanwhile and hands them over with the load request.
     const early = backendValue() === "local" && !state.useHub ? earlyLoad(ui.model.value, ui.deviceChoice.value) : null;
-    if (backendValue() === "local" && !state.useHub && !early) state.prefetch = startPrefetch(ui.model.value, ui.deviceChoice.value);
+    if (early) watchEarlyDownload();
+    else if (backendValue() === "local" && !state.useHub) state.prefetch = startPrefetch(ui.model.value, ui.deviceChoice.value);
     state.client = await startWorker(config, early);
     await whenPythonReady(await nextEvent(state.client.send("init", { base: new URL("./", location.href).href, catalog })));
   } catch (err) {

@@ -2,9 +2,9 @@
 // load request instead of being fetched after it. Which files each device needs comes from the
 // catalog (the engine's own choice, written at build time); a wrong guess only means the worker
 // fetches what it is missing itself.
-import { formatBytes } from "./dom.js";
+import { formatBytes, ui } from "./dom.js";
 import { state } from "./state.js";
-import { showProgress } from "./status.js";
+import { showDownload, showProgress } from "./status.js";
 import { t } from "./i18n.js";
 import { MODEL_CACHE, cachedModelFiles } from "./offline.js";
 
@@ -79,4 +79,17 @@ export async function takePrefetched(modelId, choice) {
   } finally {
     clearInterval(timer);
   }
+}
+
+// The worker downloads the bundled model while Python starts (python-boot.mjs) and tells its progress on
+// a broadcast channel: shown until the model is ready.
+export function watchEarlyDownload() {
+  if (typeof BroadcastChannel === "undefined") return;
+  const channel = new BroadcastChannel("pagellm-download");
+  channel.onmessage = ({ data }) => {
+    if (state.modelReady || data.loaded >= data.total) channel.close();
+    const model = state.catalog?.models.find((m) => m.id === ui.model.value)?.name ?? ui.model.value;
+    const stage = state.pythonReady ? t("progress.loading", { name: model }) : t("progress.starting_python");
+    if (!state.modelReady) showDownload(stage, data.loaded, data.total);
+  };
 }

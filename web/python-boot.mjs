@@ -74,5 +74,26 @@ async function weightsBlob(plan) {
   }
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
-  return response.blob();
+  return new Response(response.body.pipeThrough(announced(plan.size))).blob();
+}
+
+// The bytes as they arrive, told to the page (prefetch.js, watchEarlyDownload) about ten times a second:
+// a first visit shows the download's progress, speed and time left while Python starts.
+function announced(total) {
+  const channel = new BroadcastChannel("pagellm-download");
+  let loaded = 0, told = 0;
+  return new TransformStream({
+    transform(chunk, out) {
+      loaded += chunk.byteLength;
+      if (performance.now() - told > 100) {
+        told = performance.now();
+        channel.postMessage({ loaded, total });
+      }
+      out.enqueue(chunk);
+    },
+    flush() {
+      channel.postMessage({ loaded, total });
+      channel.close();
+    },
+  });
 }

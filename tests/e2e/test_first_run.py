@@ -124,3 +124,20 @@ def test_shortcuts_work_from_the_keyboard_and_are_listed(chat):
     expect(dialog).to_be_hidden()
     chat.page.keyboard.press("Control+,")
     expect(chat.page.get_by_test_id("settings-panel")).to_be_visible()
+
+
+RECORD_PROGRESS = """
+new MutationObserver(() => {
+  const text = document.getElementById("progress-text")?.textContent;
+  if (text && (window.__progress ??= []).at(-1) !== text) window.__progress.push(text);
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""
+
+
+def test_a_first_visit_shows_the_model_download_while_python_starts(chat):
+    chat.page.add_init_script(RECORD_PROGRESS)
+    chat.open()
+    seen = chat.page.evaluate("window.__progress")
+    downloads = [text for text in seen if " of " in text and "B" in text]
+    assert downloads, seen  # the early download's bytes, told by the worker while Python started
+    assert any(text.startswith("Starting Python") for text in downloads), downloads

@@ -91,7 +91,7 @@ def test_the_tutorial_runs_on_the_bundled_model_and_a_remote_endpoint_then_offli
         assert server.requests[-1].headers["authorization"] == f"Bearer {API_KEY}"
         # The last cell ends: the kernel is idle again while the endpoint is still up.
         expect(lab.panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
-            "data-status", "idle", timeout=30_000)
+            "data-status", "idle", timeout=90_000)  # a busy machine: the kernel reports late
     assert "Traceback" not in lab.panel.inner_text()
     assert API_KEY not in page.content()
 

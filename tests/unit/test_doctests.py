@@ -9,7 +9,7 @@ MODULES = ["errors", "protocol", "site_config", "messages", "settings", "stops",
            "tools", "schema", "structured", "hub",
            "fit", "dtypes", "urls", "site_headers", "site", "openai_errors", "remote", "notebook", "page_tools"]
 
-MODULES += ["retrieval", "attachments", "grounding"]
+MODULES += ["retrieval", "attachments", "grounding", "local"]
 
 
 @pytest.mark.parametrize("name", MODULES)
