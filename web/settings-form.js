@@ -91,23 +91,27 @@ export function restoreSettings() {
 // and the site's defaults (site.toml). The test model is offered only when a link names it.
 export function offerChoices(catalog, providers, saved) {
   const site = state.site ?? {};
+  const preset = site.preset ?? {};
+  // A choice comes from the link, else the link's preset, else what the visitor saved, else the site's default.
+  const pick = (param, field, savedField = field) => params.get(param) || preset[field] || saved[savedField] || site[field] || "";
   state.catalog = catalog;
   state.providers = providers;
-  const wanted = params.get("model") || saved.model || site.model;
+  const wanted = pick("model", "model");
   const offered = catalog.models.filter((m) => !m.for_tests || m.id === wanted);
   ui.model.replaceChildren(...offered.map((m) => Object.assign(document.createElement("option"),
     { value: m.id, textContent: `${m.name} (${formatBytes(m.download_bytes ?? 0)})` })));
   ui.model.value = offered.some((m) => m.id === wanted) ? wanted : catalog.default;
-  if (!saved.device && !params.get("device") && site.device) ui.deviceChoice.value = site.device;
+  ui.deviceChoice.value = pick("device", "device") || "auto";
   $("hub-suggestions").replaceChildren(...(catalog.suggested ?? []).map((m) =>
     Object.assign(document.createElement("option"), { value: m.id, textContent: m.note ?? "" })));
   ui.provider.replaceChildren(...providers.map((p) => Object.assign(document.createElement("option"), { value: p.id, textContent: p.name })));
-  ui.baseUrl.value = params.get("base_url") || saved.base_url || site.base_url || "";
+  ui.baseUrl.value = pick("base_url", "base_url");
   ui.remoteModel.value = params.get("remote_model") || saved.remote_model || "";
-  applyProvider(params.get("provider") || saved.provider || site.provider || "openai", { keepUrl: true });
-  if (!saved.system_prompt && site.system_prompt) {
-    ui.systemPrompt.value = site.system_prompt;
-    if (!state.conversation.messages.length) state.conversation.system_prompt = site.system_prompt;
+  applyProvider(pick("provider", "provider") || "openai", { keepUrl: true });
+  const prompt = preset.system_prompt || saved.system_prompt || site.system_prompt;
+  if (prompt && prompt !== ui.systemPrompt.value) {
+    ui.systemPrompt.value = prompt;
+    if (!state.conversation.messages.length) state.conversation.system_prompt = prompt;
   }
 }
 

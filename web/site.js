@@ -11,7 +11,9 @@ import { t } from "./i18n.js";
 // an empty chat) and ignored.
 export function resolveSite(site) {
   const name = params.get("preset");
-  const resolved = { ...site, ...(name ? site.presets?.[name] : {}), notice: "" };
+  const preset = (name && site.presets?.[name]) || {};
+  // `preset`: what the link's preset sets; it wins over the visitor's saved choices, the site's defaults do not.
+  const resolved = { ...site, ...preset, preset, notice: "" };
   if (name && !site.presets?.[name]) {
     const known = Object.keys(site.presets ?? {});
     resolved.notice = known.length ? t("site.no_preset_known", { name, known: known.join(", ") }) : t("site.no_preset", { name });

@@ -85,6 +85,11 @@ def test_a_preset_link_sets_title_prompts_and_system_prompt_and_an_unknown_one_i
     expect(chat.by("starter-prompt")).to_have_count(2)
     expect(chat.by("starter-prompt").first).to_have_text("What is a neural network?")
     expect(chat.by("system-prompt")).to_have_value("You are a patient tutor. Answer in short, clear sentences.")
+    chat.open("preset=workshop", wait_ready=False)  # the preset's own model and device, no link overriding them
+    expect(chat.page).to_have_title("pagellm workshop")
+    chat.open_settings()
+    expect(chat.by("local-model")).to_have_value("smollm2-135m-instruct")
+    expect(chat.page.locator("#device-choice")).to_have_value("wasm")
     chat.open("model=tiny-random&device=wasm&preset=nope")
     expect(chat.by("site-notice")).to_contain_text('no preset "nope" (it has workshop, local-server)')
     expect(chat.page).to_have_title("pagellm")
