@@ -39,7 +39,7 @@ PAGE_WHEELS = {"transformers-js-py": "0.19.10", "pypdf": "7.1.0"}
 LLAMA_CPP = "llama-cpp-python==0.3.36"
 PYODIDE_CORE = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip"]
 # ONNX Runtime's builds: asyncify (what Transformers.js loads by default) serves WebGPU and WebAssembly;
-# the plain build serves WebAssembly only, and runs its kernels about twice as fast (pagellm.local).
+# the plain build serves WebAssembly only, and runs its kernels about twice as fast (pagellm.page_runtime).
 ORT_FILES = ["ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm",
              "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
 VENDOR_FILES = {
@@ -331,7 +331,7 @@ def write_page_modules(dist: Path) -> None:
     sys.path.insert(0, str(ROOT / "pysrc"))
     from pagellm import protocol
     from pagellm.dtypes import DTYPE_FILES
-    from pagellm.local import ORT_BUILDS
+    from pagellm.page_runtime import ORT_BUILDS
     from pagellm.settings import form_bounds
 
     (dist / "protocol.js").write_text(protocol.javascript())

@@ -13,7 +13,7 @@ js.performance.mark("pagellm:worker-script")  # PyScript's own start is done: th
 # pagellm and transformers_js_py arrive as one archive that PyScript unpacks here (pyscript.json).
 sys.path.insert(0, os.path.abspath("site"))
 
-from pagellm.worker import serve_worker
+from pagellm.worker_glue import serve_worker
 
 js.performance.mark("pagellm:imported")
 

@@ -20,9 +20,11 @@ import sys
 import time
 
 from .dtypes import choose_dtype, onnx_path
-from .engine import Citations, ContextUse, Delta, Final, Progress, ProgressCallback, Reading, ReplyClock
+from .engine import Citations, ContextUse, Delta, Progress, ProgressCallback, Reading, ReplyClock
 from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError, ToolLoopError
 from .messages import Conversation
+from .page_runtime import (claim_early_load, early_load_matches, import_engine_js, import_transformers, loaded_build,
+                           mark_loaded, ort_build_for, transformers, webgpu_adapter_info)
 from .prefill import CachedPrompt, after_prompt, after_reply, common_prefix, plan_prompt, settle_chunks
 from .site import page_base_url
 from .settings import GenerationSettings
@@ -75,111 +77,10 @@ def explain_load_failure(model: str, message: str) -> ModelLoadError:
 
 # -- browser side ----------------------------------------------------------------------------
 
-# ONNX Runtime's WebAssembly builds (files in vendor/ort/). The asyncify build, which Transformers.js loads
-# by default, is the one that can run WebGPU; its instrumentation (every call that may suspend) makes the
-# CPU kernels about half as fast: SmolLM2 int8 decodes 34 ms per token with the plain build and 77-87 ms with
-# asyncify (onnxruntime-web 1.31 in Node, 1 thread: `node bench/ort_node.mjs FILE [--asyncify]`). A worker
-# loads one build, once.
 SLOW_ATTENTION_NOTICE = (
     "This model's graph uses GroupQueryAttention, whose WebAssembly kernel reads long prompts slowly "
     "(about 5x slower at 1,000 tokens than the rewritten attention of the bundled models); short chats are "
     "not affected. Convert it with this project's recipe (models/) for fast long prompts.")
-ORT_BUILDS = {"wasm": "ort-wasm-simd-threaded", "webgpu": "ort-wasm-simd-threaded.asyncify"}
-_ort_loaded: str | None = None
-
-
-def ort_build_for(device: str, loaded: str | None) -> tuple[str, str, str | None]:
-    """(build, device, notice) for a load on `device` when `loaded` (or no) build is in the worker already."""
-    if loaded is None:
-        return ORT_BUILDS[device], device, None
-    if device == "webgpu" and loaded != ORT_BUILDS["webgpu"]:
-        return loaded, "wasm", ("WebGPU needs a fresh page once WebAssembly has run in this one: "
-                                "running on WebAssembly; reload the page to use WebGPU.")
-    return loaded, device, None
-
-
-def use_ort_build(device: str) -> tuple[str, str, str | None]:
-    """The ONNX Runtime build a session on ``device`` gets in this worker (the first one loaded stays)."""
-    global _ort_loaded
-    build, device, note = ort_build_for(device, _ort_loaded)
-    _ort_loaded = _ort_loaded or build
-    return build, device, note
-
-
-_transformers = None
-_engine_js = None
-
-
-async def claim_early_load():
-    """The load web/python-boot.mjs started before Python (once per page) and its plan, or (None, None).
-    ONNX Runtime's module is loaded once per worker, so from here on its build is the early load's."""
-    global _ort_loaded
-    import js
-
-    early = getattr(js.globalThis, "pagellmEarly", None)
-    if early is None:
-        return None, None
-    js.globalThis.pagellmEarly = None
-    plan = json.loads(js.JSON.stringify(await early.plan))  # JSON: a JS null must read as None
-    _ort_loaded = _ort_loaded or plan["ortBuild"]
-    return early, plan
-
-
-def early_load_matches(plan: dict, wanted: dict) -> bool:
-    """Whether the early load is the one wanted now (same site, model, device, dtype, build, threads).
-
-    >>> wanted = {"base": "/", "model": "m", "device": "wasm", "dtype": "q8", "ortBuild": "b", "threads": None}
-    >>> early_load_matches(dict(wanted), wanted), early_load_matches({**wanted, "dtype": "q4"}, wanted)
-    (True, False)
-    """
-    return all(plan.get(key) == value for key, value in wanted.items())
-
-
-async def import_transformers(site_url: str):
-    """Transformers.js from the site (once per page), with its env pointed at the site."""
-    global _transformers
-    if _transformers is None:
-        from transformers_js_py import import_transformers_js
-
-        module = await import_transformers_js(site_url + "vendor/transformers.min.js")
-        _transformers = module.js_obj
-    return _transformers
-
-
-async def import_engine_js(site_url: str):
-    """web/engine-env.js, the engine's JavaScript (once per page)."""
-    global _engine_js
-    if _engine_js is None:
-        from pyodide.code import run_js
-
-        _engine_js = await run_js("(url) => import(url)")(site_url + "engine-env.js")
-    return _engine_js
-
-
-async def webgpu_adapter_info() -> dict | None:
-    """The WebGPU adapter the browser grants, or None: asked for, never assumed."""
-    import js
-
-    gpu = getattr(js.navigator, "gpu", None)
-    if gpu is None:
-        return None
-    try:
-        adapter = await gpu.requestAdapter()
-    except Exception:
-        return None
-    if adapter is None:
-        return None
-    try:  # an adapter that cannot give a device is no WebGPU either
-        device = await adapter.requestDevice()
-        device.destroy()
-    except Exception:
-        return None
-    info = getattr(adapter, "info", None)
-    return {
-        "fallback": bool(getattr(info, "isFallbackAdapter", False) or getattr(adapter, "isFallbackAdapter", False)),
-        "vendor": str(getattr(info, "vendor", "") or ""),
-    }
-
 
 class LocalEngine:
     """A Transformers.js causal LM running in the page (WebGPU or WebAssembly)."""
@@ -237,7 +138,7 @@ class LocalEngine:
 
         adapter = await webgpu_adapter_info() if self.requested_device != "wasm" else None
         self.device, self.notice = choose_device(self.requested_device, adapter is not None)
-        build, device, note = ort_build_for(self.device, _ort_loaded)
+        build, device, note = ort_build_for(self.device, loaded_build())
         self._ort_build = build
         if device != self.device:
             self.device, self.notice = device, note
@@ -296,17 +197,16 @@ class LocalEngine:
 
     async def _adopt_early(self, early, report) -> bool:
         """Take the tokenizer and session made while Python started; False when that load failed."""
-        global _ort_loaded
         report(Progress("Preparing the model (ONNX Runtime session)"))
         try:
             result = await early.load
         except Exception:  # noqa: BLE001 - a file or the session failed early: load here, with its message
             return False
-        _ort_loaded = _ort_loaded or self._ort_build
+        mark_loaded(self._ort_build)
         self._tokenizer, self._model = result.tokenizer, result.model
         self._early_operators = {str(op) for op in result.operators}
         self._engine_js.yieldEachStep(self._model)
-        self._prompt_js = self._engine_js.promptOps(_transformers)
+        self._prompt_js = self._engine_js.promptOps(transformers())
         self.forget_cache()
         return True
 
@@ -323,7 +223,6 @@ class LocalEngine:
                                  "isolated: running single-threaded.")
 
     async def _load_weights(self, T, to_js, js, report) -> None:
-        global _ort_loaded
         options = {"device": self.device, "dtype": self.dtype}
         if self.source.get("revision"):
             options["revision"] = self.source["revision"]
@@ -332,7 +231,7 @@ class LocalEngine:
             revision = to_js({"revision": self.source.get("revision", "main")}, dict_converter=js.Object.fromEntries)
             self._tokenizer = await self._unless_fetch_failed(T.AutoTokenizer.from_pretrained(self.model_id, revision))
             report(Progress("Preparing the model (ONNX Runtime session)"))
-            _ort_loaded = _ort_loaded or self._ort_build  # the first session loads ONNX Runtime's module
+            mark_loaded(self._ort_build)  # the first session loads ONNX Runtime's module
             self._model = await self._unless_fetch_failed(T.AutoModelForCausalLM.from_pretrained(self.model_id, options))
             self._engine_js.yieldEachStep(self._model)
             self._prompt_js = self._engine_js.promptOps(T)
@@ -494,7 +393,7 @@ class LocalEngine:
         from pyodide.ffi import create_proxy, to_js
         import js
 
-        T = _transformers
+        T = transformers()
         await self._settled(ids)  # the last reply's runs, fed in the background, are in the cache first
         plan, cache = self._cache_for(ids)
         outcome.update(prompt_tokens=plan.total, reused_tokens=plan.keep)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .local import import_engine_js, import_transformers, use_ort_build
+from .page_runtime import import_engine_js, import_transformers, use_ort_build
 
 BATCH = 16  # passages a call: a progress step every few hundred milliseconds on one thread
 

@@ -14,9 +14,7 @@ event's dict, so it is unit-tested on CPython with a fake engine.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
-import json
 import time
 from typing import Callable
 
@@ -25,8 +23,10 @@ from .attachments import Attachment
 from .engine import Citations, ContextUse, Delta, Final, Reading
 from .errors import GenerationError, InputError, PagellmError
 from .grounding import check_images
-from .messages import MAX_MESSAGE_CHARS, Conversation, summary_request
+from .message import MAX_MESSAGE_CHARS
+from .messages import Conversation, summary_request
 from .page_tools import PageTools
+from .passage_vectors import PassageVectors
 from .settings import GenerationSettings
 from .tools import ToolCallEvent, ToolResultEvent
 
@@ -44,9 +44,8 @@ class WorkerApp:
         self.make_local = make_local      # (model entry dict, device, site_url, threads, files) -> engine
         self.make_remote = make_remote    # (backend config dict) -> engine
         self.detect_webgpu = detect_webgpu
-        self.make_embedder = make_embedder  # (site_url, model id) -> an object with async embed(texts, progress)
+        self.vectors = PassageVectors(make_embedder)  # the site's embedding model, made when first needed
         self.read_bytes = read_bytes or _as_bytes  # an attachment's data (a Blob in the page) -> bytes
-        self.embedder = None
         self.site_url: str | None = None
         self.catalog: dict = {"models": []}
         self.local = None
@@ -173,6 +172,11 @@ class WorkerApp:
         conversation.add_user(request.text, attachments=files)
         await self.answer(engine, conversation, settings)
 
+    def embedder_ids(self) -> tuple[str | None, str | None]:
+        """(site URL, the site's embedding model id: catalog.json's first ``embedders`` entry)."""
+        entries = self.catalog.get("embedders") or []
+        return self.site_url, (entries[0]["id"] if entries else None)
+
     async def on_attach(self, request: p.Attach) -> None:
         """Read a file, split its text into passages and embed them: the page holds the result until the
         question is sent. A file that cannot be attached is refused whole, saying why."""
@@ -180,41 +184,8 @@ class WorkerApp:
         notice = None
         if attachment.kind != "image":
             self.emit(p.Progress(stage=f"Indexing {attachment.name}", loaded=0, total=len(attachment.index.texts())))
-            notice = await self.embed_passages(attachment)
+            notice = await self.vectors.embed_passages(attachment, self.embedder_ids(), self.emit)
         self.emit(p.Attached(attachment=attachment.to_dict(), notice=notice))
-
-    def embedder_for_site(self):
-        """The site's embedding model (catalog.json's first ``embedders`` entry), or None."""
-        entries = self.catalog.get("embedders") or []
-        if self.embedder is None and self.make_embedder and entries and self.site_url:
-            self.embedder = self.make_embedder(self.site_url, entries[0]["id"])
-        return self.embedder
-
-    async def embed_passages(self, attachment: Attachment) -> str | None:
-        embedder = self.embedder_for_site()
-        if embedder is None:
-            return "No embedding model on this site: passages are found by their words only."
-        texts = attachment.index.texts()
-
-        def progress(done: int, total: int) -> None:
-            self.emit(p.Progress(stage=f"Indexing {attachment.name}", loaded=done, total=total,
-                                 fraction=done / total if total else None))
-        try:
-            attachment.index.set_vectors(await embedder.embed(texts, progress), embedder.model_id)
-        except Exception as err:  # noqa: BLE001 - retrieval still works by words
-            return f"The embedding model failed ({type(err).__name__}: {err}): passages are found by their words only."
-        return None
-
-    async def prepare_retrieval(self, conversation: Conversation) -> None:
-        """Embed the question when the chat's files have embedded passages (else retrieval uses words)."""
-        embedder = self.embedder_for_site()
-        if embedder is None or not any(m.attachments for m in conversation.messages):
-            return
-        try:
-            conversation.query_vector = (await embedder.embed([conversation.question()]))[0]
-            conversation.embedding_model = embedder.model_id
-        except Exception:  # noqa: BLE001 - the passages are still ranked by their words
-            conversation.query_vector = None
 
     async def on_regenerate(self, request: p.Regenerate) -> None:
         """A new reply beside ``message_id`` (default: the path's last reply); the old one stays a sibling."""
@@ -283,7 +254,7 @@ class WorkerApp:
         if reply is None:
             reply = conversation.add_assistant("", status="interrupted")
         self.emit(p.Accepted(conversation=conversation.to_dict(), reply=reply.id))
-        await self.prepare_retrieval(conversation)
+        await self.vectors.embed_question(conversation, self.embedder_ids())
         await self.reply(engine, conversation, settings, reply)
 
     async def reply(self, engine, conversation: Conversation, settings: GenerationSettings, reply) -> None:
@@ -428,52 +399,3 @@ async def _as_bytes(data) -> bytes:
     from .errors import InputError
 
     raise InputError("The attachment's content did not reach the worker as a file.")
-
-
-def _make_embedder(site_url: str, model_id: str):
-    from .page_embedder import PageEmbedder
-
-    return PageEmbedder(site_url, model_id)
-
-
-def _make_local(entry: dict, device: str, site_url: str, threads: int | None = None, files: dict | None = None):
-    from .local import LocalEngine
-
-    return LocalEngine(entry["id"], site_url=site_url, device=device, threads=threads,
-                       dtypes=tuple(entry.get("dtypes", ())),
-                       file_sizes=entry.get("files", {}), context_length=entry.get("context_length", 2048),
-                       name=entry.get("name"), files=files)
-
-
-def _make_remote(backend: dict):
-    from .remote import RemoteEngine
-
-    return RemoteEngine(backend.get("base_url", ""), backend.get("model", ""), api_key=backend.get("api_key") or None,
-                        provider=backend.get("provider") or "custom")
-
-
-def serve_worker() -> None:
-    """Connect a WorkerApp to this PyScript worker's messages (called by web/worker.py)."""
-    from polyscript import xworker
-    from pyodide.ffi import create_proxy
-
-    from .local import webgpu_adapter_info
-
-    app = WorkerApp(post=lambda event: xworker.postMessage(json.dumps(event)),
-                    make_local=_make_local, make_remote=_make_remote, detect_webgpu=webgpu_adapter_info,
-                    make_embedder=_make_embedder)
-    tasks = set()
-
-    def on_message(event):
-        message = p.unpack(str(event.data.json), event.data.blobs)
-        if message.get("kind") == "stop":  # at once, not queued behind the reply it stops
-            app.stop()
-            app.post(p.End().to_dict(message.get("id")))
-            return
-        # Each request runs as its own task, so the worker keeps listening while a reply streams.
-        task = asyncio.ensure_future(app.handle(message))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    xworker.onmessage = create_proxy(on_message)
-    app.emit(p.Booted())

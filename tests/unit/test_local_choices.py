@@ -52,7 +52,7 @@ def test_local_engine_says_it_needs_a_browser_on_cpython():
 
 
 def test_onnx_runtime_build_follows_the_first_device_then_stays():
-    from pagellm.local import ORT_BUILDS, ort_build_for
+    from pagellm.page_runtime import ORT_BUILDS, ort_build_for
 
     assert ort_build_for("wasm", None) == (ORT_BUILDS["wasm"], "wasm", None)
     assert ort_build_for("webgpu", None) == (ORT_BUILDS["webgpu"], "webgpu", None)
