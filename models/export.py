@@ -43,13 +43,15 @@ def quantize_q8(fp32_path: str, out_path: str) -> dict:
     The tied embedding is read from the head's int8 weight (graph.embed_from_int8_head): one copy, one
     scale per vocabulary row. This is the file WebAssembly loads, so attention is rewritten into operators
     that are fast on long prompts there, and the head runs on the last position only while a prompt is
-    processed (attention.py).
+    processed (attention.py); runs of a few tokens compute exactly what one token per step computes, so
+    speculative decoding can check drafts in one run (rows.py).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from .attention import attention_for_wasm, logits_for_last_positions
     from .graph import embed_from_int8_head
+    from .rows import rows_apart
 
     out = Path(out_path)
     quantize_dynamic(fp32_path, out_path, weight_type=QuantType.QInt8, per_channel=True, reduce_range=False,
@@ -58,9 +60,10 @@ def quantize_q8(fp32_path: str, out_path: str) -> dict:
     shared = embed_from_int8_head(model)
     attention = attention_for_wasm(model)
     last_logits = logits_for_last_positions(model)
+    exact_rows = rows_apart(model)
     onnx.save(model, out_path)
     return {"bytes": out.stat().st_size, "embedding_shared_with_head": shared, "attention_rewritten": attention,
-            "logits_for_last_positions": last_logits}
+            "logits_for_last_positions": last_logits, "rows_apart": exact_rows}
 
 
 def quantize_q4(fp32_path: str, out_path: str, block_size: int = 32, symmetric: bool = True) -> dict:

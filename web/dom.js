@@ -20,7 +20,7 @@ export const ui = {
 // The generation settings' inputs by the setting's name in pagellm.settings.
 export const settingFields = {
   temperature: $("temperature"), max_new_tokens: $("max-tokens"), top_p: $("top-p"), top_k: $("top-k"),
-  repetition_penalty: $("repetition-penalty"), seed: $("seed"),
+  repetition_penalty: $("repetition-penalty"), seed: $("seed"), speculative: $("speculative"),
 };
 
 export function button(label, testid, onClick, title = "") {

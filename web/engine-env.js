@@ -27,6 +27,7 @@ export function configureEnv({ T, base, source, ortBuild, files, onBytes, onFail
     if (!response.ok || !response.body) return response;
     const reader = response.body.getReader();
     let scanned = String(url).endsWith(".onnx") ? 0 : Infinity, tail = new Uint8Array(0);
+    const found = new Set();
     const body = new ReadableStream({
       async pull(controller) {
         const { done, value } = await reader.read();
@@ -34,8 +35,8 @@ export function configureEnv({ T, base, source, ortBuild, files, onBytes, onFail
         onBytes(url, value.byteLength);
         if (scanned < 8e6) {
           const bytes = tail.length ? concat(tail, value) : value;
-          if (hasOpType(bytes, GQA)) { onOperator("GroupQueryAttention"); scanned = Infinity; }
-          tail = bytes.slice(-GQA.length);
+          for (const [name, needle] of MARKERS) if (!found.has(name) && contains(bytes, needle)) { found.add(name); onOperator(name); }
+          tail = bytes.slice(-LONGEST_MARKER);
           scanned += value.byteLength;
         }
         controller.enqueue(value);
@@ -45,7 +46,8 @@ export function configureEnv({ T, base, source, ortBuild, files, onBytes, onFail
     return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
   const scanOperators = async (blob) => {
-    if (hasOpType(new Uint8Array(await blob.arrayBuffer()), GQA)) onOperator("GroupQueryAttention");
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    for (const [name, needle] of MARKERS) if (contains(bytes, needle)) onOperator(name);
   };
   env.fetch = async (url, init) => {
     const text = String(url);
@@ -79,11 +81,15 @@ export function configureEnv({ T, base, source, ortBuild, files, onBytes, onFail
   return env;
 }
 
-// A node's op_type field: tag 0x22, the name's length, the name. Searched in the bytes (no text decoding:
-// a string of every chunk cost ~0.2 s of a load).
-const GQA = new Uint8Array([0x22, 0x13, ...new TextEncoder().encode("GroupQueryAttention")]);
+// What a graph's first megabytes tell the engine, searched in the bytes (no text decoding: a string of
+// every chunk cost ~0.2 s of a load): a node's op_type field (tag 0x22, length, name) GroupQueryAttention,
+// slow on long prompts in WebAssembly; a node's name field (tag 0x1a) "rows/if", the branch in which a short
+// run computes exactly what one token per step computes (models/rows.py), which speculative decoding needs.
+const field = (tag, text) => new Uint8Array([tag, text.length, ...new TextEncoder().encode(text)]);
+const MARKERS = [["GroupQueryAttention", field(0x22, "GroupQueryAttention")], ["ExactRows", field(0x1a, "rows/if")]];
+const LONGEST_MARKER = Math.max(...MARKERS.map(([, needle]) => needle.length));
 
-function hasOpType(bytes, needle) {
+function contains(bytes, needle) {
   for (let at = bytes.indexOf(needle[0]); at !== -1 && at <= bytes.length - needle.length; at = bytes.indexOf(needle[0], at + 1)) {
     let i = 1;
     while (i < needle.length && bytes[at + i] === needle[i]) i++;
@@ -152,6 +158,32 @@ export function promptOps(T) {
       }
       cache.update(present);
       return cache;
+    },
+    // One run over ids[start:end] that keeps every position's logits, and each position's greedy choice
+    // as Transformers.js's generate() makes it: the repetition penalty over every token up to and
+    // including that position, then the first index of the largest value. Speculative decoding checks
+    // its drafts with it (pagellm.speculative).
+    async choose(model, cache, ids, start, end, penalty) {
+      const inputs = { input_ids: int64(ids.slice(start, end), [1, end - start]), attention_mask: ones(end),
+        past_key_values: cache };
+      if (keepsLast(model)) inputs.num_logits_to_keep = int64([0], []);
+      const outputs = await model.forward(inputs);
+      const present = {};
+      for (const name in outputs) {
+        if (name.startsWith("present")) present[name.replace("present", "past_key_values")] = outputs[name];
+      }
+      cache.update(present);
+      const [, rows, vocabulary] = outputs.logits.dims, logits = outputs.logits.data;
+      const seen = new Set(ids.slice(0, start)), choices = [];
+      for (let row = 0; row < rows; row++) {
+        seen.add(ids[start + row]);
+        const scores = logits.subarray(row * vocabulary, (row + 1) * vocabulary);
+        if (penalty !== 1) for (const token of seen) scores[token] = scores[token] < 0 ? scores[token] * penalty : scores[token] / penalty;
+        let best = 0;
+        for (let token = 1; token < vocabulary; token++) if (scores[token] > scores[best]) best = token;
+        choices.push(best);
+      }
+      return { cache, choices };
     },
     inputs: (ids) => ({ input_ids: int64(ids, [1, ids.length]), attention_mask: ones(ids.length) }),
     sequence: (output) => Array.from(output.sequences.data, Number),

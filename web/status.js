@@ -70,10 +70,14 @@ export function showStats(final) {
   if (final.time_to_first_token != null) parts.push(t("stats.first_token", { seconds: formatFixed(final.time_to_first_token, 2) }));
   if (final.tokens_per_second != null) parts.push(t("stats.speed", { rate: formatFixed(final.tokens_per_second, 1) }));
   if (final.reused_tokens) parts.push(t("stats.reused", { reused: formatFixed(final.reused_tokens, 0), prompt: formatFixed(final.prompt_tokens ?? 0, 0) }));
+  if (final.drafted_tokens) parts.push(t("stats.drafted", { accepted: formatFixed(final.accepted_tokens, 0),
+    drafted: formatFixed(final.drafted_tokens, 0), rate: formatFixed(100 * final.accepted_tokens / final.drafted_tokens, 0) }));
   if (final.finish_reason === "cancelled") parts.push(t("stats.stopped"));
   else if (final.finish_reason === "length") parts.push(t("stats.length"));
   ui.stats.textContent = parts.join(" · ");
   ui.stats.dataset.reusedTokens = final.reused_tokens ?? "";
+  ui.stats.dataset.draftedTokens = final.drafted_tokens ?? "";
+  ui.stats.dataset.acceptedTokens = final.accepted_tokens ?? "";
   ui.stats.dataset.tokens = final.completion_tokens;
   ui.stats.dataset.promptTokens = final.prompt_tokens ?? "";
   ui.stats.dataset.finishReason = final.finish_reason;

@@ -72,6 +72,8 @@ class Final:
     total_time: float = 0.0
     tokens_per_second: float | None = None  # decode speed: tokens after the first / their time
     reused_tokens: int | None = None  # prompt tokens whose keys and values came from the cache (local engine)
+    drafted_tokens: int | None = None  # speculative decoding (local engine): tokens drafted from the conversation
+    accepted_tokens: int | None = None  # ... and those the model agreed with
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -26,6 +26,7 @@ from .messages import Conversation
 from .page_runtime import (claim_early_load, early_load_matches, import_engine_js, import_transformers, loaded_build,
                            mark_loaded, ort_build_for, transformers, webgpu_adapter_info)
 from .prefill import CachedPrompt, after_prompt, after_reply, common_prefix, plan_prompt, settle_chunks
+from .local_speculation import can_speculate, speculative_reply
 from .site import page_base_url
 from .settings import GenerationSettings
 from .stops import StopStrings
@@ -121,6 +122,7 @@ class LocalEngine:
         self._settling_known: list[int] = []
         self._epoch = 0               # bumped whenever the cache is dropped or taken, so a late settle is void
         self._early_operators: set[str] = set()  # operators the early load's files showed (web/python-boot.mjs)
+        self.operators: set[str] = set()  # what the loaded graph showed (engine-env.js MARKERS)
 
     async def load(self, progress: ProgressCallback | None = None) -> None:
         if sys.platform != "emscripten":
@@ -191,7 +193,8 @@ class LocalEngine:
             files.clear()  # what this load did not use (another device's weights): let it go
             self.files = {}
             report(Progress("Ready", 1, 1))
-        if self.device == "wasm" and ("GroupQueryAttention" in operators or self._early_operators & {"GroupQueryAttention"}):
+        self.operators = operators | self._early_operators
+        if self.device == "wasm" and "GroupQueryAttention" in self.operators:
             self._add_notice(SLOW_ATTENTION_NOTICE)
         self.load_seconds = time.perf_counter() - started
 
@@ -385,6 +388,8 @@ class LocalEngine:
                                      "content": event.output})
         final = clock.final(outcome["reason"], prompt_tokens=outcome["prompt_tokens"])
         final.reused_tokens = outcome["reused_tokens"]
+        if "drafted" in outcome:
+            final.drafted_tokens, final.accepted_tokens = outcome["drafted"], outcome["accepted"]
         yield final
 
     async def _turn(self, ids: list[int], settings: GenerationSettings, clock: ReplyClock, outcome: dict):
@@ -413,6 +418,13 @@ class LocalEngine:
             return
         if plan.chunks:
             yield Reading(plan.total - 1, plan.total)
+        if can_speculate(self, settings):
+            try:
+                async for event in speculative_reply(self, ids, cache, settings, clock, outcome):
+                    yield event
+            except Exception as err:
+                raise _generation_error(err) from None
+            return
 
         queue: asyncio.Queue = asyncio.Queue()
         stops = StopStrings(settings.stop)

@@ -9,7 +9,7 @@
     >>> GenerationSettings.from_dict({"temprature": 1})
     Traceback (most recent call last):
     ...
-    pagellm.errors.SettingsError: temprature is not a setting: use one of temperature, top_p, top_k, max_new_tokens, repetition_penalty, stop, seed
+    pagellm.errors.SettingsError: temprature is not a setting: use one of temperature, top_p, top_k, max_new_tokens, repetition_penalty, stop, seed, speculative
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class GenerationSettings:
     repetition_penalty: float = 1.1
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    speculative: bool = True  # greedy local replies draft from the conversation (pagellm.speculative)
 
     def __post_init__(self):
         for name, (low, high, _, kind) in BOUNDS.items():
@@ -68,6 +69,8 @@ class GenerationSettings:
         object.__setattr__(self, "stop", stop)
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
             raise SettingsError("seed", f"must be a whole number of 0 or more, got {self.seed!r}")
+        if not isinstance(self.speculative, bool):
+            raise SettingsError("speculative", f"must be true or false, got {self.speculative!r}")
 
     @property
     def greedy(self) -> bool:
@@ -86,6 +89,8 @@ class GenerationSettings:
                     data[name] = kind(float(data[name])) if kind is int and float(data[name]).is_integer() else float(data[name])
                 except ValueError:
                     raise SettingsError(name, f"must be a number, got {data[name]!r}") from None
+        if isinstance(data.get("speculative"), str):  # the form's choice
+            data["speculative"] = {"on": True, "off": False}.get(data["speculative"], data["speculative"])
         if data.get("seed") in ("", None):
             data.pop("seed", None)
         return cls(**data)

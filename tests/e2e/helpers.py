@@ -12,7 +12,7 @@ REPLY_TIMEOUT = 120_000
 SETTINGS_FIELDS = {"backend", "local-model", "device", "load-model", "provider", "remote-base-url", "remote-api-key",
                    "remote-model", "test-connection", "system-prompt", "temperature", "max-tokens", "hub-base-url",
                    "hub-model-id", "local-folder", "model-plan", "code-time-limit", "run-python-tool",
-                   "offline-status", "cached-models", "copy-settings-link", "theme", "locale"}
+                   "offline-status", "cached-models", "copy-settings-link", "theme", "locale", "speculative"}
 
 
 class ChatPage:

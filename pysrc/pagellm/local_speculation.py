@@ -1,0 +1,94 @@
+"""The local engine's greedy replies by speculative decoding (pagellm.speculative) in the page.
+
+Python drives the runs; each run is one forward pass in JavaScript (engine-env.js `choose`), which returns
+the greedy choice after every fed token as Transformers.js's generate() would make it (the same repetition
+penalty, the same tie-breaking), so a reply is token for token the one generate() gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from .engine import Delta, ReplyClock
+from .prefill import after_reply
+from .speculative import Drafter, speculate
+from .stops import StopStrings
+
+__all__ = ["can_speculate", "speculative_reply"]
+
+
+def can_speculate(engine, settings) -> bool:
+    """Greedy, asked for, on WebAssembly, with a graph whose short runs are exact (models/rows.py)."""
+    return (settings.speculative and settings.greedy and engine.device == "wasm"
+            and "ExactRows" in engine.operators)
+
+
+def _eos_ids(model) -> set[int]:
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        return set()
+    return {int(eos)} if isinstance(eos, (int, float)) else {int(e) for e in eos}
+
+
+async def speculative_reply(engine, ids: list[int], cache, settings, clock: ReplyClock, outcome: dict):
+    """Delta events of a greedy reply after prompt `ids` (`cache` holds all of them but the last); sets
+    the engine's cache and `outcome` as the generate() path does, plus drafted and accepted counts."""
+    from pyodide.ffi import to_js
+
+    ops, model, tokenizer = engine._prompt_js, engine._model, engine._tokenizer
+    held = {"cache": cache}
+    queue: asyncio.Queue = asyncio.Queue()
+    stops = StopStrings(settings.stop)
+    state = {"text": "", "tokens": [], "stopped_by_string": False}
+
+    async def choose(known: list[int], start: int, end: int) -> list[int]:
+        result = await ops.choose(model, held["cache"], to_js(known), start, end, settings.repetition_penalty)
+        held["cache"] = result.cache
+        return [int(c) for c in result.choices]
+
+    def keep(length: int) -> None:
+        held["cache"] = ops.truncate(held["cache"], length)
+
+    def on_tokens(new: list[int]) -> bool:
+        clock.token(len(new))
+        state["tokens"] += new
+        text = str(tokenizer.decode(to_js(state["tokens"]), to_js({"skip_special_tokens": True})))
+        if text.endswith("\ufffd"):  # a character whose bytes are not all there yet
+            return not engine._cancelled
+        emit, hit = stops.feed(text[len(state["text"]):])
+        state["text"] = text
+        if emit:
+            queue.put_nowait(emit)
+        if hit:
+            state["stopped_by_string"] = True
+        return not (hit or engine._cancelled)
+
+    done = object()
+    drafter = Drafter()
+    task = asyncio.ensure_future(speculate(choose, keep, ids, max_new_tokens=settings.max_new_tokens,
+                                           eos=_eos_ids(model), limit=engine.context_length,
+                                           on_tokens=on_tokens, drafter=drafter))
+    task.add_done_callback(lambda _: queue.put_nowait(done))
+    try:
+        while (item := await queue.get()) is not done:
+            yield Delta(item)
+        result = task.result()
+    finally:
+        if not task.done():
+            engine._cancelled = True
+            await task
+    sequence = list(ids) + result.tokens
+    engine._cache = held["cache"]
+    engine._cached = after_reply(ids, result.tokens, int(ops.length(held["cache"])))
+    if engine.reuse_cache:
+        engine._settling = asyncio.ensure_future(engine._settle(sequence))
+    tail = stops.flush() if not state["stopped_by_string"] else ""
+    if tail:
+        yield Delta(tail)
+    if state["stopped_by_string"]:
+        outcome["reason"] = "stop"
+    elif engine._cancelled:
+        outcome["reason"] = "cancelled"
+    else:
+        outcome["reason"] = "length" if len(result.tokens) >= settings.max_new_tokens else "stop"
+    outcome.update(drafted=result.drafted, accepted=result.accepted)
