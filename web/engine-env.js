@@ -161,9 +161,10 @@ export function promptOps(T) {
     },
     // One run over ids[start:end] that keeps every position's logits, and each position's greedy choice
     // as Transformers.js's generate() makes it: the repetition penalty over every token up to and
-    // including that position, then the first index of the largest value. Speculative decoding checks
-    // its drafts with it (pagellm.speculative).
-    async choose(model, cache, ids, start, end, penalty) {
+    // including that position, end-of-sequence ruled out before min_length / min_new_tokens, then the
+    // first index of the largest value. Speculative decoding checks its drafts with it
+    // (pagellm.local_speculation).
+    async choose(model, cache, ids, start, end, { penalty, eos, promptLength, minLength, minNewTokens }) {
       const inputs = { input_ids: int64(ids.slice(start, end), [1, end - start]), attention_mask: ones(end),
         past_key_values: cache };
       if (keepsLast(model)) inputs.num_logits_to_keep = int64([0], []);
@@ -179,6 +180,8 @@ export function promptOps(T) {
         seen.add(ids[start + row]);
         const scores = logits.subarray(row * vocabulary, (row + 1) * vocabulary);
         if (penalty !== 1) for (const token of seen) scores[token] = scores[token] < 0 ? scores[token] * penalty : scores[token] / penalty;
+        const length = start + row + 1;
+        if (length < minLength || length - promptLength < minNewTokens) for (const token of eos) scores[token] = -Infinity;
         let best = 0;
         for (let token = 1; token < vocabulary; token++) if (scores[token] > scores[best]) best = token;
         choices.push(best);

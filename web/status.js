@@ -79,6 +79,7 @@ export function showStats(final) {
   ui.stats.dataset.draftedTokens = final.drafted_tokens ?? "";
   ui.stats.dataset.acceptedTokens = final.accepted_tokens ?? "";
   ui.stats.dataset.tokens = final.completion_tokens;
+  ui.stats.dataset.tokensPerSecond = final.tokens_per_second ?? "";
   ui.stats.dataset.promptTokens = final.prompt_tokens ?? "";
   ui.stats.dataset.finishReason = final.finish_reason;
 }

@@ -23,26 +23,33 @@ def can_speculate(engine, settings) -> bool:
             and "ExactRows" in engine.operators)
 
 
-def _eos_ids(model) -> set[int]:
-    eos = model.generation_config.eos_token_id
-    if eos is None:
-        return set()
-    return {int(eos)} if isinstance(eos, (int, float)) else {int(e) for e in eos}
+def _rules(model, settings, prompt_length: int) -> dict:
+    """What generate() would take from the model's generation_config.json besides the settings: the
+    end-of-sequence ids and how long a reply must be before one may end it."""
+    config = model.generation_config
+    eos = config.eos_token_id
+    eos = [] if eos is None else [int(eos)] if isinstance(eos, (int, float)) else [int(e) for e in eos]
+    return {"penalty": settings.repetition_penalty, "eos": eos, "promptLength": prompt_length,
+            "minLength": int(getattr(config, "min_length", None) or 0),
+            "minNewTokens": int(getattr(config, "min_new_tokens", None) or 0)}
 
 
 async def speculative_reply(engine, ids: list[int], cache, settings, clock: ReplyClock, outcome: dict):
     """Delta events of a greedy reply after prompt `ids` (`cache` holds all of them but the last); sets
     the engine's cache and `outcome` as the generate() path does, plus drafted and accepted counts."""
     from pyodide.ffi import to_js
+    import js
 
     ops, model, tokenizer = engine._prompt_js, engine._model, engine._tokenizer
     held = {"cache": cache}
+    rules = _rules(model, settings, len(ids))
+    js_rules = to_js(rules, dict_converter=js.Object.fromEntries)
     queue: asyncio.Queue = asyncio.Queue()
     stops = StopStrings(settings.stop)
     state = {"text": "", "tokens": [], "stopped_by_string": False}
 
     async def choose(known: list[int], start: int, end: int) -> list[int]:
-        result = await ops.choose(model, held["cache"], to_js(known), start, end, settings.repetition_penalty)
+        result = await ops.choose(model, held["cache"], to_js(known), start, end, js_rules)
         held["cache"] = result.cache
         return [int(c) for c in result.choices]
 
@@ -66,7 +73,7 @@ async def speculative_reply(engine, ids: list[int], cache, settings, clock: Repl
     done = object()
     drafter = Drafter()
     task = asyncio.ensure_future(speculate(choose, keep, ids, max_new_tokens=settings.max_new_tokens,
-                                           eos=_eos_ids(model), limit=engine.context_length,
+                                           eos=set(rules["eos"]), limit=engine.context_length,
                                            on_tokens=on_tokens, drafter=drafter))
     task.add_done_callback(lambda _: queue.put_nowait(done))
     try:
