@@ -81,6 +81,62 @@ export function configureEnv({ T, base, source, ortBuild, files, onBytes, onFail
   return env;
 }
 
+// The tokens chosen after each row of `logits` ([1, rows, vocabulary], rows fed from ids[start]); see
+// promptOps().choose. `random` draws from [0, 1).
+export function chooseTokens(logits, ids, start, { penalty, eos, promptLength, minLength, minNewTokens, sample },
+                             random = Math.random) {
+  const [, rows, vocabulary] = logits.dims, data = logits.data;
+  const seen = new Set(ids.slice(0, start)), choices = [];
+  for (let row = 0; row < rows; row++) {
+    seen.add(ids[start + row]);
+    const scores = data.subarray(row * vocabulary, (row + 1) * vocabulary);
+    if (penalty !== 1) for (const token of seen) scores[token] = scores[token] < 0 ? scores[token] * penalty : scores[token] / penalty;
+    const length = start + row + 1;
+    if (length < minLength || length - promptLength < minNewTokens) for (const token of eos) scores[token] = -Infinity;
+    if (!sample) {
+      let best = 0;
+      for (let token = 1; token < vocabulary; token++) if (scores[token] > scores[best]) best = token;
+      choices.push(best);
+      continue;
+    }
+    const { tokens, probabilities } = topKSoftmax(scores, sample.topK, sample.temperature);
+    const draft = row + 1 < rows ? ids[start + row + 1] : null;
+    const at = tokens.indexOf(draft);
+    if (draft !== null && at !== -1 && random() < probabilities[at]) { choices.push(draft); continue; }
+    if (at !== -1) probabilities[at] = 0;  // a rejected draft: draw from what is left
+    choices.push(tokens[draw(probabilities, random)]);
+    break;
+  }
+  return choices;
+}
+
+// The top k scores' tokens, best first, and the softmax of those scores / temperature.
+function topKSoftmax(scores, k, temperature) {
+  k = k > 0 ? Math.min(k, scores.length) : scores.length;
+  const tokens = [], values = [];
+  for (let token = 0; token < scores.length; token++) {
+    const value = scores[token];
+    if (tokens.length === k && !(value > values[k - 1])) continue;
+    let at = tokens.length === k ? k - 1 : tokens.length;
+    while (at > 0 && values[at - 1] < value) { values[at] = values[at - 1]; tokens[at] = tokens[at - 1]; at--; }
+    values[at] = value;
+    tokens[at] = token;
+  }
+  const top = values[0] / temperature, probabilities = values.map((v) => Math.exp(v / temperature - top));
+  const sum = probabilities.reduce((a, b) => a + b, 0);
+  return { tokens, probabilities: probabilities.map((p) => p / sum) };
+}
+
+function draw(weights, random) {
+  const total = weights.reduce((a, b) => a + b, 0);
+  let r = random() * total;
+  for (let i = 0; i < weights.length; i++) {
+    r -= weights[i];
+    if (r < 0) return i;
+  }
+  return weights.findLastIndex((w) => w > 0);
+}
+
 // What a graph's first megabytes tell the engine, searched in the bytes (no text decoding: a string of
 // every chunk cost ~0.2 s of a load): a node's op_type field (tag 0x22, length, name) GroupQueryAttention,
 // slow on long prompts in WebAssembly; a node's name field (tag 0x1a) "rows/if", the branch in which a short
@@ -159,12 +215,16 @@ export function promptOps(T) {
       cache.update(present);
       return cache;
     },
-    // One run over ids[start:end] that keeps every position's logits, and each position's greedy choice
-    // as Transformers.js's generate() makes it: the repetition penalty over every token up to and
-    // including that position, end-of-sequence ruled out before min_length / min_new_tokens, then the
-    // first index of the largest value. Speculative decoding checks its drafts with it
+    // One run over ids[start:end] that keeps every position's logits, and the token chosen after each
+    // position as Transformers.js's generate() chooses: the repetition penalty over every token up to and
+    // including that position, end-of-sequence ruled out before min_length / min_new_tokens, then either
+    // the first index of the largest value (greedy) or a draw from the softmax of the top_k values divided
+    // by the temperature (sampling). When sampling, the next fed token is a draft: it is kept with its
+    // probability, and a rejected one is replaced by a draw from the distribution without it (speculative
+    // sampling with a one-token draft: the reply's distribution is the one plain sampling gives); the
+    // choices then end at the first rejection. Speculative decoding checks its drafts with it
     // (pagellm.local_speculation).
-    async choose(model, cache, ids, start, end, { penalty, eos, promptLength, minLength, minNewTokens }) {
+    async choose(model, cache, ids, start, end, rules) {
       const inputs = { input_ids: int64(ids.slice(start, end), [1, end - start]), attention_mask: ones(end),
         past_key_values: cache };
       if (keepsLast(model)) inputs.num_logits_to_keep = int64([0], []);
@@ -174,19 +234,7 @@ export function promptOps(T) {
         if (name.startsWith("present")) present[name.replace("present", "past_key_values")] = outputs[name];
       }
       cache.update(present);
-      const [, rows, vocabulary] = outputs.logits.dims, logits = outputs.logits.data;
-      const seen = new Set(ids.slice(0, start)), choices = [];
-      for (let row = 0; row < rows; row++) {
-        seen.add(ids[start + row]);
-        const scores = logits.subarray(row * vocabulary, (row + 1) * vocabulary);
-        if (penalty !== 1) for (const token of seen) scores[token] = scores[token] < 0 ? scores[token] * penalty : scores[token] / penalty;
-        const length = start + row + 1;
-        if (length < minLength || length - promptLength < minNewTokens) for (const token of eos) scores[token] = -Infinity;
-        let best = 0;
-        for (let token = 1; token < vocabulary; token++) if (scores[token] > scores[best]) best = token;
-        choices.push(best);
-      }
-      return { cache, choices };
+      return { cache, choices: chooseTokens(outputs.logits, ids, start, rules) };
     },
     inputs: (ids) => ({ input_ids: int64(ids, [1, ids.length]), attention_mask: ones(ids.length) }),
     sequence: (output) => Array.from(output.sequences.data, Number),

@@ -72,6 +72,7 @@ export function showStats(final) {
   if (final.reused_tokens) parts.push(t("stats.reused", { reused: formatFixed(final.reused_tokens, 0), prompt: formatFixed(final.prompt_tokens ?? 0, 0) }));
   if (final.drafted_tokens) parts.push(t("stats.drafted", { accepted: formatFixed(final.accepted_tokens, 0),
     drafted: formatFixed(final.drafted_tokens, 0), rate: formatFixed(100 * final.accepted_tokens / final.drafted_tokens, 0) }));
+  if (final.drafting_failed) parts.push(t("stats.drafting_failed", { reason: final.drafting_failed }));
   if (final.finish_reason === "cancelled") parts.push(t("stats.stopped"));
   else if (final.finish_reason === "length") parts.push(t("stats.length"));
   ui.stats.textContent = parts.join(" · ");

@@ -74,6 +74,7 @@ class Final:
     reused_tokens: int | None = None  # prompt tokens whose keys and values came from the cache (local engine)
     drafted_tokens: int | None = None  # speculative decoding (local engine): tokens drafted from the conversation
     accepted_tokens: int | None = None  # ... and those the model agreed with
+    drafting_failed: str | None = None  # why drafting stopped part-way (a run of several tokens failed)
 
     def to_dict(self) -> dict:
         return asdict(self)

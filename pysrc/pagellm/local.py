@@ -390,6 +390,7 @@ class LocalEngine:
         final.reused_tokens = outcome["reused_tokens"]
         if "drafted" in outcome:
             final.drafted_tokens, final.accepted_tokens = outcome["drafted"], outcome["accepted"]
+            final.drafting_failed = outcome["drafting_failed"]
         yield final
 
     async def _turn(self, ids: list[int], settings: GenerationSettings, clock: ReplyClock, outcome: dict):

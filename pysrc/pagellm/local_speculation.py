@@ -1,8 +1,9 @@
-"""The local engine's greedy replies by speculative decoding (pagellm.speculative) in the page.
+"""The local engine's replies by speculative decoding (pagellm.speculative) in the page.
 
 Python drives the runs; each run is one forward pass in JavaScript (engine-env.js `choose`), which returns
-the greedy choice after every fed token as Transformers.js's generate() would make it (the same repetition
-penalty, the same tie-breaking), so a reply is token for token the one generate() gives.
+the token chosen after every fed token as Transformers.js's generate() would choose it (the same repetition
+penalty, end-of-sequence rules, tie-breaking, temperature and top-k): a greedy reply is token for token the
+one generate() gives, a sampled one has the same distribution.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ __all__ = ["can_speculate", "speculative_reply"]
 
 
 def can_speculate(engine, settings) -> bool:
-    """Greedy, asked for, on WebAssembly, with a graph whose short runs are exact (models/rows.py)."""
-    return (settings.speculative and settings.greedy and engine.device == "wasm"
-            and "ExactRows" in engine.operators)
+    """Asked for, on WebAssembly, with a graph whose short runs are exact (models/rows.py)."""
+    return settings.speculative and engine.device == "wasm" and "ExactRows" in engine.operators
 
 
 def _rules(model, settings, prompt_length: int) -> dict:
@@ -29,9 +29,10 @@ def _rules(model, settings, prompt_length: int) -> dict:
     config = model.generation_config
     eos = config.eos_token_id
     eos = [] if eos is None else [int(eos)] if isinstance(eos, (int, float)) else [int(e) for e in eos]
+    sample = None if settings.greedy else {"temperature": settings.temperature, "topK": settings.top_k}
     return {"penalty": settings.repetition_penalty, "eos": eos, "promptLength": prompt_length,
             "minLength": int(getattr(config, "min_length", None) or 0),
-            "minNewTokens": int(getattr(config, "min_new_tokens", None) or 0)}
+            "minNewTokens": int(getattr(config, "min_new_tokens", None) or 0), "sample": sample}
 
 
 async def speculative_reply(engine, ids: list[int], cache, settings, clock: ReplyClock, outcome: dict):
@@ -43,7 +44,7 @@ async def speculative_reply(engine, ids: list[int], cache, settings, clock: Repl
     ops, model, tokenizer = engine._prompt_js, engine._model, engine._tokenizer
     held = {"cache": cache}
     rules = _rules(model, settings, len(ids))
-    js_rules = to_js(rules, dict_converter=js.Object.fromEntries)
+    js_rules = to_js(rules, dict_converter=js.Object.fromEntries)  # None -> undefined: greedy
     queue: asyncio.Queue = asyncio.Queue()
     stops = StopStrings(settings.stop)
     state = {"text": "", "tokens": [], "stopped_by_string": False}
@@ -98,4 +99,4 @@ async def speculative_reply(engine, ids: list[int], cache, settings, clock: Repl
         outcome["reason"] = "cancelled"
     else:
         outcome["reason"] = "length" if len(result.tokens) >= settings.max_new_tokens else "stop"
-    outcome.update(drafted=result.drafted, accepted=result.accepted)
+    outcome.update(drafted=result.drafted, accepted=result.accepted, drafting_failed=result.failure)

@@ -51,7 +51,7 @@ class GenerationSettings:
     repetition_penalty: float = 1.1
     stop: tuple[str, ...] = ()
     seed: int | None = None
-    speculative: bool = True  # greedy local replies draft from the conversation (pagellm.speculative)
+    speculative: bool = True  # local replies draft from the conversation (pagellm.speculative)
 
     def __post_init__(self):
         for name, (low, high, _, kind) in BOUNDS.items():

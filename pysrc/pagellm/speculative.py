@@ -1,11 +1,14 @@
-"""Speculative decoding from the conversation itself (prompt lookup), exact under greedy decoding.
+"""Speculative decoding from the conversation itself (prompt lookup): the same replies, in fewer runs.
 
 Many replies repeat their input: a quoted passage, a corrected function, names and numbers. When the last
 few tokens of the reply occurred earlier in the prompt or the reply, the tokens that followed them there are
 a likely continuation: a *draft*. One run of the model over the last chosen token and the draft gives the
 model's own choice after each of them; the draft is kept up to its first disagreement, and the model's
 choice there comes for free. The int8 graph computes a short run exactly as it computes one token per step
-(models/rows.py), so the reply is token for token the one plain decoding gives, in fewer runs.
+(models/rows.py), so a greedy reply is token for token the one plain decoding gives, in fewer runs. When
+sampling, the model's choices come from speculative sampling (a draft token is kept with the probability
+the model gives it, a rejected one is replaced by a draw from the rest), so replies keep the distribution of
+plain sampling.
 
 A draft that is rejected still costs its run, so drafting backs off: its length follows what was accepted,
 and a run of rejections pauses it for a while (longer each time), so a reply with nothing to copy decodes
@@ -61,6 +64,10 @@ class Drafter:
                     return tokens[start + n:start + n + self.length]
         return []
 
+    def stop(self) -> None:
+        """No more drafts in this reply."""
+        self.pause = 1 << 62
+
     def update(self, drafted: int, accepted: int) -> None:
         """Learn from one verified draft: grow after a full acceptance, shrink to what was accepted, pause
         after repeated rejections (pauses double up to LONGEST_PAUSE, and reset once a draft is kept)."""
@@ -96,9 +103,11 @@ class Outcome:
     drafted: int = 0
     accepted: int = 0
     runs: int = 0
+    failure: str | None = None  # why drafting stopped part-way (a verification run failed), if it did
 
 
-# choose(ids, start, end) -> the greedy choice after each of ids[start:end], the cache then holding them.
+# choose(ids, start, end) -> the model's choice after each of ids[start:end] (at least up to its first
+# disagreement with the next fed token), the cache then holding them all.
 Choose = Callable[[list[int], int, int], Awaitable[list[int]]]
 # keep(length): cut the cache back to its first `length` positions.
 Keep = Callable[[int], None]
@@ -106,7 +115,8 @@ Keep = Callable[[int], None]
 
 async def speculate(choose: Choose, keep: Keep, prompt: list[int], *, max_new_tokens: int, eos: set[int],
                     limit: int, on_tokens: Callable[[list[int]], bool], drafter: Drafter | None = None) -> Outcome:
-    """Decode greedily after `prompt` (the cache holds all of it but its last token). `on_tokens` gets each
+    """Decode after `prompt` (the cache holds all of it but its last token). `choose` returns the model's
+    choice after each fed token up to its first disagreement with the fed draft. `on_tokens` gets each
     run's new tokens and returns False to stop (Stop, a stop string). Ends at an end-of-sequence token,
     `max_new_tokens`, or `limit` positions in all; a draft is cut to fit them."""
     drafter = drafter or Drafter()
@@ -115,7 +125,15 @@ async def speculate(choose: Choose, keep: Keep, prompt: list[int], *, max_new_to
         room = min(max_new_tokens - len(outcome.tokens), limit - len(known)) - 1
         draft = drafter.propose(known)[:max(0, room)] if room > 0 else []
         fed = len(known) - 1  # the last chosen token is not in the cache yet
-        choices = await choose(known + draft, fed, len(known) + len(draft))
+        try:
+            choices = await choose(known + draft, fed, len(known) + len(draft))
+        except Exception as err:  # noqa: BLE001 - a run of several tokens failed (memory): one per step from here
+            if not draft:
+                raise
+            outcome.failure = str(err) or type(err).__name__
+            drafter.stop()
+            draft = []
+            choices = await choose(known, fed, len(known))
         new = accept(draft, choices)
         outcome.runs += 1
         if draft:

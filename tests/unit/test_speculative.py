@@ -138,3 +138,34 @@ def test_drafter_grows_shrinks_and_pauses():
     drafter.update(1, 0)
     assert drafter.pause > 0
     assert drafter.propose([1, 2, 1, 2]) == []
+
+
+def test_a_failed_verification_falls_back_to_one_token_per_step():
+    rng = random.Random(2)
+    passage = [rng.randrange(1000) for _ in range(30)]
+    prompt = [rng.randrange(1000) for _ in range(10)] + passage
+    rule = copier(passage)
+    model = FakeModel(rule)
+    model.cache = list(prompt[:-1])
+    choose = model.choose
+
+    async def failing(known, start, end):
+        if end - start > 1:
+            raise MemoryError("out of memory")
+        return await choose(known, start, end)
+
+    outcome = asyncio.run(speculate(failing, model.keep, prompt, max_new_tokens=40, eos=set(), limit=10_000,
+                                    on_tokens=lambda new: True))
+    assert outcome.failure == "out of memory"
+    assert outcome.tokens == plain(rule, prompt, 40)
+    assert set(model.runs) == {1}
+    assert model.cache == (prompt + outcome.tokens)[:-1]
+
+
+def test_a_failure_of_a_one_token_step_is_raised():
+    async def broken(known, start, end):
+        raise RuntimeError("session lost")
+
+    with pytest.raises(RuntimeError, match="session lost"):
+        asyncio.run(speculate(broken, lambda n: None, [1, 2, 3], max_new_tokens=5, eos=set(), limit=100,
+                              on_tokens=lambda new: True))
