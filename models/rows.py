@@ -106,7 +106,7 @@ def _branch(tag: str, nodes, outputs, produced: set[str]) -> onnx.GraphProto:
     for node in nodes:
         copy = onnx.NodeProto()
         copy.CopyFrom(node)
-        copy.name = f"{node.name}/{tag}"
+        copy.name = f"{node.name}/{tag}" if node.name else ""
         copy.input[:] = [rename(i) for i in node.input]
         copy.output[:] = [rename(o) for o in node.output]
         copies.append(copy)
@@ -131,7 +131,7 @@ def _quantize_rows(branch: onnx.GraphProto, weights: set[str]) -> list[onnx.Node
             nodes.append(node)
             continue
         x, (y, scale, zero_point) = node.input[0], node.output
-        p = node.name
+        p = y  # value names are unique; node names may be empty
         zp_float, zp_int = f"{p}/zp_float", f"{p}/zp_int"
         nodes += [
             helper.make_node("ReduceMax", [x, "rows/last_axis"], [f"{p}/max"], keepdims=1),
@@ -169,16 +169,17 @@ def _quantize_rows(branch: onnx.GraphProto, weights: set[str]) -> list[onnx.Node
                     helper.make_node("MatMulInteger", [f"{weight}/ones", weight, "", weight_zp], [f"{weight}/sums_2d"]),
                     helper.make_node("Squeeze", [f"{weight}/sums_2d", "rows/first_axis"], [column_sums]),
                 ]
-            raw, correction, out = f"{matmul.name}/raw", f"{matmul.name}/correction", matmul.output[0]
+            out = matmul.output[0]
+            raw, correction = f"{out}/raw", f"{out}/correction"
             matmul.input[2] = ""
             matmul.output[0] = raw
             # (y - zp) . (w - wzp) = y . (w - wzp) - zp * column sums, all in int32: exact
-            corrections[matmul.name] = [helper.make_node("Mul", [zp_int, column_sums], [correction]),
+            corrections[raw] = [helper.make_node("Mul", [zp_int, column_sums], [correction]),
                                         helper.make_node("Sub", [raw, correction], [out])]
     ordered = []
     for node in nodes:
         ordered.append(node)
-        ordered.extend(corrections.get(node.name, []))
+        ordered.extend(corrections.get(node.output[0], []))
     del branch.node[:]
     branch.node.extend(ordered)
     return [node for group in sums.values() for node in group]
@@ -204,7 +205,7 @@ def _attention_row_by_row(branch: onnx.GraphProto, head_size: int) -> None:
         if mask:
             raise ValueError(f"{node.name} has an attention mask: rows_apart does not handle one")
         out, present_key, present_value = node.output
-        p = node.name
+        p = out
         row = f"{p}/row"
         value = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -219,7 +220,7 @@ def _attention_row_by_row(branch: onnx.GraphProto, head_size: int) -> None:
               for source, name in ((q, "q"), (k, "k"), (v, "v"))],
             helper.make_node("Attention", [f"{p}/q_row", f"{p}/k_row", f"{p}/v_row", "", f"{p}/key_in",
                                            f"{p}/value_in"], [f"{p}/out_row", f"{p}/key_out", f"{p}/value_out"],
-                             name=f"{p}/one_row", **attrs),
+                             **attrs),
             helper.make_node("Identity", [f"{p}/go_on"], [f"{p}/go_on_out"]),
         ]
         body = helper.make_graph(
@@ -233,7 +234,7 @@ def _attention_row_by_row(branch: onnx.GraphProto, head_size: int) -> None:
             helper.make_node("Shape", [q], [f"{p}/rows"], start=1, end=2),
             helper.make_node("Squeeze", [f"{p}/rows"], [f"{p}/trips"]),
             helper.make_node("Loop", [f"{p}/trips", "", past_key, past_value],
-                             [present_key, present_value, f"{p}/stacked"], name=f"{p}/loop", body=body),
+                             [present_key, present_value, f"{p}/stacked"], body=body),
             # [rows, 1, 1, hidden] -> [1, rows, hidden]
             helper.make_node("Shape", [q], [f"{p}/q_shape"]),
             helper.make_node("Reshape", [f"{p}/stacked", f"{p}/q_shape"], [out]),

@@ -86,11 +86,10 @@ export function configureEnv({ T, base, source, ortBuild, files, onBytes, onFail
 export function chooseTokens(logits, ids, start, { penalty, eos, promptLength, minLength, minNewTokens, sample },
                              random = Math.random) {
   const [, rows, vocabulary] = logits.dims, data = logits.data;
-  const seen = new Set(ids.slice(0, start)), choices = [];
+  const seen = penalty !== 1 ? new Set(ids.slice(0, start)) : null, choices = [];
   for (let row = 0; row < rows; row++) {
-    seen.add(ids[start + row]);
     const scores = data.subarray(row * vocabulary, (row + 1) * vocabulary);
-    if (penalty !== 1) for (const token of seen) scores[token] = scores[token] < 0 ? scores[token] * penalty : scores[token] / penalty;
+    if (seen) for (const token of seen.add(ids[start + row])) scores[token] = scores[token] < 0 ? scores[token] * penalty : scores[token] / penalty;
     const length = start + row + 1;
     if (length < minLength || length - promptLength < minNewTokens) for (const token of eos) scores[token] = -Infinity;
     if (!sample) {
@@ -180,6 +179,20 @@ export function promptOps(T) {
   const ones = (n) => new T.Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]);
   const keepsLast = (model) => (model.sessions.model ?? model.sessions.decoder_model_merged)
     ?.inputNames.includes("num_logits_to_keep");
+  // Feeds ids[start:end] after `cache` (updated in place) and returns the logits: of the last position
+  // (keep 1, on a graph that takes num_logits_to_keep) or of every position (keep 0).
+  const run = async (model, cache, ids, start, end, keep) => {
+    const inputs = { input_ids: int64(ids.slice(start, end), [1, end - start]), attention_mask: ones(end),
+      past_key_values: cache };
+    if (keepsLast(model)) inputs.num_logits_to_keep = int64([keep], []);
+    const outputs = await model.forward(inputs);
+    const present = {};
+    for (const name in outputs) {
+      if (name.startsWith("present")) present[name.replace("present", "past_key_values")] = outputs[name];
+    }
+    cache.update(present);
+    return outputs.logits;
+  };
   return {
     empty: () => new T.DynamicCache(),
     onGpu: (cache) => Object.values(cache).some((tensor) => tensor.location === "gpu-buffer"),
@@ -203,16 +216,8 @@ export function promptOps(T) {
       return new T.DynamicCache(kept);
     },
     async feed(model, cache, ids, start, end) {
-      const inputs = { input_ids: int64(ids.slice(start, end), [1, end - start]), attention_mask: ones(end),
-        past_key_values: cache };
-      if (keepsLast(model)) inputs.num_logits_to_keep = int64([1], []);
-      const outputs = await model.forward(inputs);
-      const present = {};
-      for (const name in outputs) {
-        if (name.startsWith("present")) present[name.replace("present", "past_key_values")] = outputs[name];
-        else if (outputs[name]?.location === "gpu-buffer") outputs[name].dispose();
-      }
-      cache.update(present);
+      const logits = await run(model, cache, ids, start, end, 1);
+      if (logits?.location === "gpu-buffer") logits.dispose();
       return cache;
     },
     // One run over ids[start:end] that keeps every position's logits, and the token chosen after each
@@ -225,16 +230,8 @@ export function promptOps(T) {
     // choices then end at the first rejection. Speculative decoding checks its drafts with it
     // (pagellm.local_speculation).
     async choose(model, cache, ids, start, end, rules) {
-      const inputs = { input_ids: int64(ids.slice(start, end), [1, end - start]), attention_mask: ones(end),
-        past_key_values: cache };
-      if (keepsLast(model)) inputs.num_logits_to_keep = int64([0], []);
-      const outputs = await model.forward(inputs);
-      const present = {};
-      for (const name in outputs) {
-        if (name.startsWith("present")) present[name.replace("present", "past_key_values")] = outputs[name];
-      }
-      cache.update(present);
-      return { cache, choices: chooseTokens(outputs.logits, ids, start, rules) };
+      const logits = await run(model, cache, ids, start, end, 0);
+      return { cache, choices: chooseTokens(logits, ids, start, rules) };
     },
     inputs: (ids) => ({ input_ids: int64(ids, [1, ids.length]), attention_mask: ones(ids.length) }),
     sequence: (output) => Array.from(output.sequences.data, Number),

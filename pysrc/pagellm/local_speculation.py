@@ -36,7 +36,7 @@ def _rules(model, settings, prompt_length: int) -> dict:
 
 
 async def speculative_reply(engine, ids: list[int], cache, settings, clock: ReplyClock, outcome: dict):
-    """Delta events of a greedy reply after prompt `ids` (`cache` holds all of them but the last); sets
+    """Delta events of a reply after prompt `ids` (`cache` holds all of them but the last); sets
     the engine's cache and `outcome` as the generate() path does, plus drafted and accepted counts."""
     from pyodide.ffi import to_js
     import js
@@ -47,7 +47,9 @@ async def speculative_reply(engine, ids: list[int], cache, settings, clock: Repl
     js_rules = to_js(rules, dict_converter=js.Object.fromEntries)  # None -> undefined: greedy
     queue: asyncio.Queue = asyncio.Queue()
     stops = StopStrings(settings.stop)
-    state = {"text": "", "tokens": [], "stopped_by_string": False}
+    # The text is decoded from the tokens since the last line break (as Transformers.js's TextStreamer does),
+    # so each run decodes a line, not the whole reply.
+    state = {"line": [], "shown": 0, "stopped_by_string": False}
 
     async def choose(known: list[int], start: int, end: int) -> list[int]:
         result = await ops.choose(model, held["cache"], to_js(known), start, end, js_rules)
@@ -59,12 +61,14 @@ async def speculative_reply(engine, ids: list[int], cache, settings, clock: Repl
 
     def on_tokens(new: list[int]) -> bool:
         clock.token(len(new))
-        state["tokens"] += new
-        text = str(tokenizer.decode(to_js(state["tokens"]), to_js({"skip_special_tokens": True})))
+        state["line"] += new
+        text = str(tokenizer.decode(to_js(state["line"]), to_js({"skip_special_tokens": True})))
         if text.endswith("\ufffd"):  # a character whose bytes are not all there yet
             return not engine._cancelled
-        emit, hit = stops.feed(text[len(state["text"]):])
-        state["text"] = text
+        emit, hit = stops.feed(text[state["shown"]:])
+        state["shown"] = len(text)
+        if text.endswith("\n"):
+            state["line"], state["shown"] = [], 0
         if emit:
             queue.put_nowait(emit)
         if hit:

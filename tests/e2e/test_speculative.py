@@ -35,11 +35,12 @@ def test_smollm2_repeats_a_passage_with_accepted_drafts_and_the_same_words(page,
     chat = ChatPage(page, site)
     chat.open("model=smollm2-135m-instruct&device=wasm", wait_ready=False)
     chat.wait_state("ready", REAL_MODEL_BOOT)
-    prompts = [f"Repeat this passage word for word:\n\n{PASSAGE}", "Write a short story about a cat."]
+    prompts = [f"Repeat this passage word for word:\n\n{PASSAGE}", "Write a short story about a cat.",
+               "Fix the bug and give the whole function:\n\ndef mean(xs):\n    return sum(xs) / len(x)\n"]
     on = replies(chat, prompts, "on", 64)
     off = replies(chat, prompts, "off", 64)
     assert [text for text, _, _ in on] == [text for text, _, _ in off]
-    (_, drafted, accepted), _ = on
+    (_, drafted, accepted), _, _ = on
     assert int(accepted) >= 20 and int(accepted) <= int(drafted), (drafted, accepted)
     chat.by("speculative").select_option("on")
     chat.by("new-chat").click()

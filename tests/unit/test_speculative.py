@@ -122,6 +122,20 @@ def test_open_text_backs_off():
     assert drafted_runs < 40, f"{drafted_runs} of {len(model.runs)} runs carried a rejected draft"
 
 
+def test_drafts_come_from_the_most_recent_earlier_match_as_the_conversation_grows():
+    rng = random.Random(5)
+    tokens, drafter = [], Drafter(length=6)
+    for _ in range(400):
+        tokens.append(rng.randrange(6))
+        expected = []
+        for n in (4, 3):
+            starts = [s for s in range(len(tokens) - n) if tokens[s:s + n] == tokens[-n:]]
+            if len(tokens) > n and starts:
+                expected = tokens[starts[-1] + n:starts[-1] + n + 6]
+                break
+        assert drafter.propose(tokens) == expected
+
+
 def test_accept_keeps_the_model_choice_after_the_last_agreement():
     assert accept([], [5]) == [5]
     assert accept([1, 2, 3], [1, 2, 3, 4]) == [1, 2, 3, 4]
