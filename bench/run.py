@@ -16,7 +16,9 @@ Contenders (keys for --only / --skip, regular expressions):
   --all adds pagellm-q4-t2 and tjs-q4-t1.
 Plus the remote client: the page and CPython streaming from a loopback fake server (--remote-tokens), and
 long prompts and growing chats (bench/long_context.py: prompt processing at 128/512/1,024 tokens, time to
-first token over eight turns; --no-long leaves it out, --long-only runs only it).
+first token over eight turns; --no-long leaves it out, --long-only runs only it), and speculative decoding
+(bench/speculative.py: decode speed with and without it on four tasks, beside native llama.cpp with and
+without prompt lookup; --no-speculative leaves it out, --speculative-only runs only it).
 
 Each repetition of a browser contender is a first visit in a fresh browser context. The contenders with a
 return visit (pyodide, pagellm-q8-t1, tjs-q8-t1, wllama-t1) send a short probe reply right at ready (open to
@@ -128,6 +130,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-remote", action="store_true", help="leave out the remote throughput part")
     parser.add_argument("--no-long", action="store_true", help="leave out long prompts and growing chats")
     parser.add_argument("--long-only", action="store_true", help="run only long prompts and growing chats")
+    parser.add_argument("--no-speculative", action="store_true", help="leave out speculative decoding")
+    parser.add_argument("--speculative-only", action="store_true", help="run only speculative decoding")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 1 repetition of everything, 16 tokens, 1 remote run")
     parser.add_argument("--budget-min", type=float, default=25.0,
@@ -248,6 +252,21 @@ def run_long(browser, base: str, args, gguf) -> None:
     say(long_context.write(args.out, records, summary, meta, lengths, turns).read_text())
 
 
+def run_speculative(browser, base: str, args, gguf) -> None:
+    """Speculative decoding (bench/speculative.py) on this run's site: bench/results/speculative.md."""
+    import speculative
+
+    runs, tokens = (1, 32) if args.quick else (min(args.runs, 3), speculative.TOKENS)
+    started = time.monotonic()
+    before = loadavg()
+    records, summary = speculative.run(browser, base, model=args.model, gguf=gguf, runs=runs, tokens=tokens, say=say)
+    meta = {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine(),
+            "browser": f"Chromium {browser.version} (headless)", "model": args.model, "runs": runs, "tokens": tokens,
+            "loadavg_before": before, "loadavg_after": loadavg(),
+            "elapsed_min": round((time.monotonic() - started) / 60, 1), "command": "python build.py bench"}
+    say(speculative.write(args.out, records, summary, meta).read_text())
+
+
 def in_thread(coroutine):
     """asyncio.run in a thread of its own: Playwright's sync API keeps an event loop on this one."""
     from concurrent.futures import ThreadPoolExecutor
@@ -316,6 +335,11 @@ def main(argv: list[str]) -> int:
         import profile_startup
 
         return profile_startup.main(args)
+    if args.speculative_only:
+        import speculative
+
+        quick = ["--runs", "1", "--tokens", "32"] if args.quick else []
+        return speculative.main(["--model", args.model, "--dist", str(args.dist), "--out", str(args.out), *quick])
     if args.long_only:
         import long_context
 
@@ -361,6 +385,8 @@ def main(argv: list[str]) -> int:
                 remote_raw, remote = ([], {}) if args.no_remote else run_remote(browser, here, args)
                 if not args.no_long:
                     run_long(browser, here, args, gguf)
+                if not args.no_speculative:
+                    run_speculative(browser, here, args, gguf)
                 after = loadavg()
                 meta = {
                     "date": datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine(),
