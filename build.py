@@ -334,11 +334,15 @@ def write_page_modules(dist: Path) -> None:
     from pagellm.page_runtime import ORT_BUILDS
     from pagellm.settings import form_bounds
 
+    # A Python memory snapshot holds the interpreter's whole state: it is only valid for the very Pyodide
+    # files that made it (web/python-snapshot.mjs keeps it under this key).
+    pyodide_files = hashlib.sha256(b"".join(sha256_file(dist / "pyodide" / name).encode() for name in PYODIDE_CORE))
     (dist / "protocol.js").write_text(protocol.javascript())
     (dist / "facts.js").write_text("// Written by build.py from the pagellm package: edit it there, not here.\n"
                                    f"export const DTYPE_FILES = Object.freeze({json.dumps(DTYPE_FILES)});\n"
                                    f"export const SETTING_BOUNDS = Object.freeze({json.dumps(form_bounds())});\n"
-                                   f"export const ORT_BUILDS = Object.freeze({json.dumps(ORT_BUILDS)});\n")
+                                   f"export const ORT_BUILDS = Object.freeze({json.dumps(ORT_BUILDS)});\n"
+                                   f"export const PYTHON_SNAPSHOT_KEY = {json.dumps(pyodide_files.hexdigest()[:24])};\n")
 
 
 # The page's own modules (the worker-side engine-env.js and sandbox-worker.js are not): index.html

@@ -13,7 +13,7 @@ import { renderWelcome } from "./welcome.js";
 import { currentChatId, emptyChat, openInPython, renderChatList } from "./chats.js";
 import { branchIntent, loadModel, sendIfWaiting } from "./intents.js";
 import { cancelPrefetch, startPrefetch, watchEarlyDownload } from "./prefetch.js";
-import { startServiceWorker } from "./offline.js";
+import { startServiceWorker, watchPythonStart } from "./offline.js";
 import { bindEvents, useLocale } from "./bind.js";
 import { DTYPE_FILES, ORT_BUILDS } from "./facts.js";
 import { currentLocale, formatFixed, t } from "./i18n.js";
@@ -47,6 +47,7 @@ async function boot() {
     offerChoices(catalog, providers, saved);
     renderWelcome();
     startServiceWorker();
+    watchPythonStart();
     showProgress(null, t("progress.starting_python"));
     // The bundled model: the worker loads it while Python starts (python-boot.mjs); for a model it cannot
     // plan, the page downloads the files meanwhile and hands them over with the load request.

@@ -4,14 +4,29 @@
 // load in this module's URL (?early=<JSON>: the model, the device asked for, per device its weights);
 // pagellm.local takes the result when its own choice is the same, and loads as usual otherwise.
 import * as pyodide from "./pyodide/pyodide.mjs";
+import { PYTHON_SNAPSHOT_KEY } from "./facts.js";
+import { START_CHANNEL, dropSnapshot, savedSnapshot } from "./python-snapshot.mjs";
 
 export const version = pyodide.version;
 
-// PyScript passes indexURL as this module's folder: Pyodide's files are in pyodide/.
+// PyScript passes indexURL as this module's folder: Pyodide's files are in pyodide/. Python starts from
+// this build's memory snapshot when there is an intact one (python-snapshot.mjs), as usual otherwise.
 export async function loadPyodide(options) {
   performance.mark("pagellm:pyodide-start");
-  const interpreter = await pyodide.loadPyodide({ ...options, indexURL: new URL("./pyodide/", import.meta.url).href });
+  const settings = { ...options, indexURL: new URL("./pyodide/", import.meta.url).href };
+  const snapshot = await savedSnapshot(PYTHON_SNAPSHOT_KEY).catch(() => null);
+  let interpreter = null;
+  if (snapshot) {
+    interpreter = await pyodide.loadPyodide({ ...settings, _loadSnapshot: snapshot }).catch(() => null);
+    if (interpreter) performance.mark("pagellm:python-snapshot");
+    else await dropSnapshot(PYTHON_SNAPSHOT_KEY).catch(() => {});  // made by a Pyodide that differs: start afresh
+  }
+  const fromSnapshot = !!interpreter;
+  interpreter ??= await pyodide.loadPyodide(settings);
   performance.mark("pagellm:pyodide-loaded");
+  const channel = new BroadcastChannel(START_CHANNEL);
+  channel.postMessage({ snapshot: fromSnapshot });
+  channel.close();
   return interpreter;
 }
 
