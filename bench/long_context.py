@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import statistics
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -36,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import drivers  # noqa: E402
 from drivers import MARKS_JS, Contender, new_context, pagellm_send, pagellm_url, set_field, wait_state  # noqa: E402
-from harness import CHROMIUM_ARGS, DEFAULT_MODEL, find_gguf, loadavg, machine  # noqa: E402
+from harness import DEFAULT_MODEL, in_chromium  # noqa: E402
 from pagellm.dtypes import onnx_path  # noqa: E402
 
 REPLY_TOKENS = 24
@@ -305,32 +303,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dist", type=Path, default=ROOT / "dist")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
-    from webroot import BenchSite
-
     lengths = [int(n) for n in args.lengths.split(",")]
-    gguf, _ = find_gguf(argparse.Namespace(gguf=None, model=args.model))
-    site = BenchSite.create(args.dist, [args.model], REPLY_TOKENS, gguf=gguf, q4=False)
-    server, base = site.serve()
-    before = loadavg()
-    started = time.monotonic()
-    from playwright.sync_api import sync_playwright
-
-    try:
-        with sync_playwright() as pw:
-            chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-            try:
-                records, summary = run(browser, base, model=args.model, gguf=gguf, runs=args.runs, lengths=lengths,
-                                       turns=args.turns, only=args.only)
-                meta = {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine(),
-                        "browser": f"Chromium {browser.version} (headless)", "model": args.model, "runs": args.runs,
-                        "loadavg_before": before, "loadavg_after": loadavg(),
-                        "elapsed_min": round((time.monotonic() - started) / 60, 1),
-                        "command": "python bench/long_context.py " + " ".join(argv)}
-            finally:
-                browser.close()
-    finally:
-        site.close()
+    records, summary, meta = in_chromium(
+        args.dist, args.model, REPLY_TOKENS, "python bench/long_context.py " + " ".join(argv),
+        lambda browser, base, gguf: run(browser, base, model=args.model, gguf=gguf, runs=args.runs, lengths=lengths,
+                                        turns=args.turns, only=args.only))
+    meta["runs"] = args.runs
     path = write(args.out, records, summary, meta, lengths, args.turns)
     print(path.read_text())
     return 0

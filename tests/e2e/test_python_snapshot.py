@@ -11,6 +11,16 @@ SNAPSHOT_URLS = """async () => (await (await caches.open("pagellm-python")).keys
 STARTED_FROM_SNAPSHOT = "() => document.documentElement.dataset.pythonStart === 'snapshot'"
 
 
+def change_the_snapshot(chat: ChatPage, change: str) -> None:
+    """Runs `change` (JavaScript with `cache`, `request` and `response`: the kept snapshot) in the page."""
+    chat.page.evaluate(f"""async () => {{
+        const cache = await caches.open("pagellm-python");
+        const [request] = await cache.keys();
+        const response = await cache.match(request);
+        {change}
+    }}""")
+
+
 def visit_with_a_snapshot(chat: ChatPage) -> None:
     chat.open()
     expect(chat.page.locator("html")).to_have_attribute("data-python-snapshot", "ready", timeout=BOOT_TIMEOUT)
@@ -29,14 +39,10 @@ def test_the_next_visit_starts_python_from_the_snapshot_and_chats(chat):
 
 def test_a_corrupted_snapshot_is_discarded_and_python_starts_as_usual(chat):
     visit_with_a_snapshot(chat)
-    chat.page.evaluate("""async () => {
-        const cache = await caches.open("pagellm-python");
-        const [request] = await cache.keys();
-        const response = await cache.match(request);
+    change_the_snapshot(chat, """
         const bytes = new Uint8Array(await response.arrayBuffer());
         bytes[bytes.length >> 1] ^= 0xff;  // one byte flipped, the recorded hash kept
-        await cache.put(request, new Response(bytes, { headers: response.headers }));
-    }""")
+        await cache.put(request, new Response(bytes, { headers: response.headers }));""")
     chat.page.reload()
     chat.wait_state("ready", BOOT_TIMEOUT)
     assert not chat.page.evaluate(STARTED_FROM_SNAPSHOT)
@@ -47,13 +53,9 @@ def test_a_corrupted_snapshot_is_discarded_and_python_starts_as_usual(chat):
 
 def test_a_snapshot_of_another_build_is_not_used(chat):
     visit_with_a_snapshot(chat)
-    chat.page.evaluate("""async () => {
-        const cache = await caches.open("pagellm-python");
-        const [request] = await cache.keys();
-        const response = await cache.match(request);
+    change_the_snapshot(chat, """
         await cache.put(request.url.replace(/[^/]+$/, "another-build"), response);
-        await cache.delete(request);
-    }""")
+        await cache.delete(request);""")
     chat.page.reload()
     chat.wait_state("ready", BOOT_TIMEOUT)
     assert not chat.page.evaluate(STARTED_FROM_SNAPSHOT)
