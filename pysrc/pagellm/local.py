@@ -26,10 +26,10 @@ from .messages import Conversation
 from .page_runtime import (claim_early_load, early_load_matches, import_engine_js, import_transformers, loaded_build,
                            mark_loaded, ort_build_for, transformers, webgpu_adapter_info)
 from .prefill import CachedPrompt, after_prompt, after_reply, common_prefix, plan_prompt, settle_chunks
-from .local_generate import generate_reply
 from .local_speculation import can_speculate, speculative_reply
 from .site import page_base_url
 from .settings import GenerationSettings
+from .stops import StopStrings
 from .tools import Tool, ToolResultEvent, calls_in_text, run_calls, template_supports_tools
 
 DEVICES = ("auto", "webgpu", "wasm")
@@ -47,6 +47,16 @@ def choose_device(requested: str, webgpu_available: bool) -> tuple[str, str | No
     if requested == "webgpu":
         return "wasm", "WebGPU was requested but this browser granted no adapter: running on WebAssembly (CPU)."
     return "wasm", None
+
+
+def generation_options(settings: GenerationSettings) -> dict:
+    """Transformers.js `generate()` options for these settings."""
+    options = {"max_new_tokens": settings.max_new_tokens, "repetition_penalty": settings.repetition_penalty}
+    if settings.greedy:
+        options["do_sample"] = False
+    else:
+        options.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k)
+    return options
 
 
 def download_files(dtype: str) -> list[str]:
@@ -386,8 +396,10 @@ class LocalEngine:
     async def _turn(self, ids: list[int], settings: GenerationSettings, clock: ReplyClock, outcome: dict):
         """One generation over prompt ids: Reading and Delta records; `outcome` gets the finish reason, the
         prompt and reused token counts."""
-        from pyodide.ffi import to_js
+        from pyodide.ffi import create_proxy, to_js
+        import js
 
+        T = transformers()
         await self._settled(ids)  # the last reply's runs, fed in the background, are in the cache first
         plan, cache = self._cache_for(ids)
         outcome.update(prompt_tokens=plan.total, reused_tokens=plan.keep)
@@ -407,20 +419,72 @@ class LocalEngine:
             return
         if plan.chunks:
             yield Reading(plan.total - 1, plan.total)
-        reply = speculative_reply(self, ids, cache, settings, clock, outcome) if can_speculate(self, settings) \
-            else generate_reply(self, ids, js_ids, cache, settings, clock, outcome)
-        try:
-            async for event in reply:
-                yield event
-        except Exception as err:
-            raise _generation_error(err) from None
+        if can_speculate(self, settings):
+            try:
+                async for event in speculative_reply(self, ids, cache, settings, clock, outcome):
+                    yield event
+            except Exception as err:
+                raise _generation_error(err) from None
+            return
 
-    def _keep_reply(self, ids: list[int], generated: list[int], cache) -> None:
-        """Keep a finished reply's cache (the prompt and the generated tokens fed back), and feed its full
-        runs in the background while the user reads (see _settle)."""
-        self._cache, self._cached = cache, after_reply(ids, generated, int(self._prompt_js.length(cache)))
-        if self.reuse_cache:
-            self._settling = asyncio.ensure_future(self._settle(list(ids) + list(generated)))
+        queue: asyncio.Queue = asyncio.Queue()
+        stops = StopStrings(settings.stop)
+        stopped_by_string = False
+
+        def on_text(text):
+            queue.put_nowait(str(text))
+
+        def on_tokens(tokens):
+            clock.token(int(tokens.length))
+
+        text_proxy, token_proxy = create_proxy(on_text), create_proxy(on_tokens)
+        streamer = T.TextStreamer.new(self._tokenizer, to_js(
+            {"skip_prompt": True, "skip_special_tokens": True, "callback_function": text_proxy,
+             "token_callback_function": token_proxy}, dict_converter=js.Object.fromEntries))
+        self._stopper = T.InterruptableStoppingCriteria.new()
+        if self._cancelled:
+            self._stopper.interrupt()
+        options = js.Object.assign(js.Object.new(), self._prompt_js.inputs(js_ids), to_js(
+            {**generation_options(settings), "streamer": streamer, "stopping_criteria": self._stopper,
+             "return_dict_in_generate": True}, dict_converter=js.Object.fromEntries))
+        options.past_key_values = cache
+        done = object()
+        generation = asyncio.ensure_future(self._model.generate(options))
+        generation.add_done_callback(lambda _: queue.put_nowait(done))
+        try:
+            while (item := await queue.get()) is not done:
+                if stopped_by_string:
+                    continue
+                emit, hit = stops.feed(item)
+                if emit:
+                    yield Delta(emit)
+                if hit:
+                    stopped_by_string = True
+                    self._stopper.interrupt()
+            try:
+                output = generation.result()
+            except Exception as err:
+                raise _generation_error(err) from None
+            sequence = self._prompt_js.sequence(output).to_py()
+            cached = after_reply(ids, sequence[len(ids):], int(self._prompt_js.length(output.past_key_values)))
+            self._cache, self._cached = output.past_key_values, cached
+            if self.reuse_cache:
+                self._settling = asyncio.ensure_future(self._settle(sequence))
+            tail = stops.flush() if not stopped_by_string else ""
+            if tail:
+                yield Delta(tail)
+            if stopped_by_string:
+                outcome["reason"] = "stop"
+            elif self._cancelled:
+                outcome["reason"] = "cancelled"
+            else:
+                outcome["reason"] = "length" if clock.tokens >= settings.max_new_tokens else "stop"
+        finally:
+            if not generation.done():
+                self._stopper.interrupt()
+            self._stopper = None
+            text_proxy.destroy()
+            token_proxy.destroy()
 
 
 def _js_message(err: Exception) -> str:

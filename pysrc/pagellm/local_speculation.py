@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from .engine import Delta, ReplyClock
+from .prefill import after_reply
 from .speculative import Drafter, speculate
 from .stops import StopStrings
 
@@ -48,7 +49,7 @@ async def speculative_reply(engine, ids: list[int], cache, settings, clock: Repl
     stops = StopStrings(settings.stop)
     # The text is decoded from the tokens since the last line break (as Transformers.js's TextStreamer does),
     # so each run decodes a line, not the whole reply.
-    state = {"line": [], "shown": 0}
+    state = {"line": [], "shown": 0, "stopped_by_string": False}
 
     async def choose(known: list[int], start: int, end: int) -> list[int]:
         result = await ops.choose(model, held["cache"], to_js(known), start, end, js_rules)
@@ -70,6 +71,8 @@ async def speculative_reply(engine, ids: list[int], cache, settings, clock: Repl
             state["line"], state["shown"] = [], 0
         if emit:
             queue.put_nowait(emit)
+        if hit:
+            state["stopped_by_string"] = True
         return not (hit or engine._cancelled)
 
     done = object()
@@ -86,9 +89,18 @@ async def speculative_reply(engine, ids: list[int], cache, settings, clock: Repl
         if not task.done():
             engine._cancelled = True
             await task
-    engine._keep_reply(ids, result.tokens, held["cache"])
-    tail, outcome["reason"] = stops.end(cancelled=engine._cancelled,
-                                        length_reached=len(result.tokens) >= settings.max_new_tokens)
+    sequence = list(ids) + result.tokens
+    engine._cache = held["cache"]
+    engine._cached = after_reply(ids, result.tokens, int(ops.length(held["cache"])))
+    if engine.reuse_cache:
+        engine._settling = asyncio.ensure_future(engine._settle(sequence))
+    tail = stops.flush() if not state["stopped_by_string"] else ""
     if tail:
         yield Delta(tail)
+    if state["stopped_by_string"]:
+        outcome["reason"] = "stop"
+    elif engine._cancelled:
+        outcome["reason"] = "cancelled"
+    else:
+        outcome["reason"] = "length" if len(result.tokens) >= settings.max_new_tokens else "stop"
     outcome.update(drafted=result.drafted, accepted=result.accepted, drafting_failed=result.failure)

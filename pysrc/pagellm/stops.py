@@ -14,7 +14,6 @@ class StopStrings:
     def __init__(self, stop: tuple[str, ...] | list[str] = ()):
         self.stop = tuple(s for s in stop if s)
         self._held = ""
-        self.hit = False
 
     def feed(self, piece: str) -> tuple[str, bool]:
         """Returns (text safe to show, whether a stop string was hit). After a hit, drop the rest."""
@@ -24,22 +23,10 @@ class StopStrings:
         hits = [text.find(s) for s in self.stop if s in text]
         if hits:
             self._held = ""
-            self.hit = True
             return text[: min(hits)], True
         keep = self._longest_partial(text)
         self._held = text[len(text) - keep:] if keep else ""
         return text[: len(text) - keep], False
-
-    def end(self, *, cancelled: bool, length_reached: bool) -> tuple[str, str]:
-        """The text still held back, and why the reply ended: "stop" (a stop string or the model's own
-        end), "cancelled" or "length".
-
-        >>> StopStrings(["###"]).end(cancelled=False, length_reached=True)
-        ('', 'length')
-        """
-        if self.hit:
-            return "", "stop"
-        return self.flush(), "cancelled" if cancelled else "length" if length_reached else "stop"
 
     def flush(self) -> str:
         held, self._held = self._held, ""

@@ -6,8 +6,7 @@ import pytest
 
 from pagellm import GenerationSettings
 from pagellm.errors import DeviceError, ModelLoadError
-from pagellm.local import LocalEngine, choose_device, choose_dtype, explain_load_failure
-from pagellm.local_generate import generation_options
+from pagellm.local import LocalEngine, choose_device, choose_dtype, explain_load_failure, generation_options
 
 
 def test_device_is_chosen_honestly():
