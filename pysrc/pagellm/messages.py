@@ -88,7 +88,7 @@ class Conversation:
         self.used = used              # when the chat was last used (seconds), for sorting the list
         self._nodes: dict[str, Message] = {}   # every message, parents before children
         self._children: dict[str | None, list[str]] = {None: []}
-        self._chosen: dict[str | None, str] = {}  # parent -> the child the path goes through
+        self._chosen: dict[str | None, str] = {}  # parent -> the child the path goes through (itself: it ends there)
         self.current: str | None = None           # the path's last message
         self.pending: list[Attachment] = []       # attached, waiting for the next add_user (not saved)
         # The latest question's embedding and the model it came from, set by whoever embeds (not saved);
@@ -160,8 +160,11 @@ class Conversation:
         return message
 
     def _go(self, message_id: str | None) -> None:
-        """End the path at ``message_id``, and remember the choice at every fork above it."""
+        """End the path at ``message_id``, and remember the choice at every fork above it, and that the
+        path ended there when it has answers below (a question being answered again)."""
         self.current = message_id
+        if self._children.get(message_id):
+            self._chosen[message_id] = message_id
         node = message_id
         while node is not None:
             parent = self._nodes[node].parent
@@ -173,6 +176,8 @@ class Conversation:
         node = message_id
         while self._children.get(node):
             chosen = self._chosen.get(node)
+            if chosen == node:
+                break
             node = chosen if chosen in self._children[node] else self._children[node][-1]
         return node
 
@@ -448,7 +453,7 @@ class Conversation:
         chat._chosen = {}
         for parent, child in chosen.items():
             key = parent or None
-            if child not in chat._children.get(key, []):
+            if child not in chat._children.get(key, []) and not (child == key and key in chat._nodes):
                 raise InputError(f"The chat chooses {child!r} after {parent!r}, but it does not answer it.")
             chat._chosen[key] = child
         current = data.get("current")

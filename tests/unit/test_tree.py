@@ -53,6 +53,25 @@ def test_switching_remembers_the_choice_made_deeper_in_a_branch():
     assert contents(chat) == ["q", "a"]
 
 
+def test_a_path_ending_at_a_question_being_answered_again_comes_back_so_after_switching():
+    chat = Conversation()
+    first = chat.add_user("q")
+    chat.add_assistant("a")
+    chat.add_user("q2")
+    chat.add_assistant("a2")
+    edited = chat.edit(first.id, "q, edited")
+    chat.switch(edited.id, -1)
+    chat.regenerate(chat.messages[1].id)
+    assert contents(chat) == ["q"]
+    chat.switch(first.id, 1)
+    chat.switch(edited.id, -1)
+    assert contents(chat) == ["q"]
+    again = Conversation.from_dict(json.loads(json.dumps(chat.to_dict())))
+    again.switch(first.id, 1)
+    again.switch(edited.id, -1)
+    assert contents(again) == ["q"]
+
+
 def test_regenerate_any_reply_adds_a_sibling_and_the_path_ends_at_its_question():
     chat, first, edited = chat_with_two_branches()
     chat.switch(edited, -1)
