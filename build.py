@@ -325,24 +325,40 @@ def write_site_config(dist: Path) -> dict:
     return config
 
 
-def write_page_modules(dist: Path) -> None:
+def write_python_snapshot(dist: Path) -> str:
+    """The Python memory snapshot the page starts from (build_snapshot.mjs), named after the Pyodide files
+    and the page's packages that made it: it is valid for those only. Cached by the same key."""
+    inputs = [dist / "pyodide" / name for name in PYODIDE_CORE] + [dist / "python" / "site.zip", ROOT / "build_snapshot.mjs"]
+    key = hashlib.sha256(b"".join(sha256_file(path).encode() for path in inputs)).hexdigest()[:24]
+    rel = f"python/snapshot-{key}.gz"
+    cached = CACHE / "python-snapshot" / f"{key}.gz"
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        run(["node", str(ROOT / "build_snapshot.mjs"), str(dist / "pyodide"), str(dist / "python" / "site.zip"),
+             str(cached.with_suffix(".part"))], "making the Python memory snapshot", "See the error above.")
+        cached.with_suffix(".part").replace(cached)
+    for old in (dist / "python").glob("snapshot-*.gz"):
+        if old.name != Path(rel).name:
+            old.unlink()
+    copy(cached, dist / rel)
+    return rel
+
+
+def write_page_modules(dist: Path, python_snapshot: str) -> None:
     """The page's JavaScript that Python owns: the protocol's kinds and fields (pagellm.protocol), and
-    the facts the page shares with the package (dtype files, the settings' bounds)."""
+    the facts the page shares with the package (dtype files, the settings' bounds, the Python snapshot)."""
     sys.path.insert(0, str(ROOT / "pysrc"))
     from pagellm import protocol
     from pagellm.dtypes import DTYPE_FILES
     from pagellm.page_runtime import ORT_BUILDS
     from pagellm.settings import form_bounds
 
-    # A Python memory snapshot holds the interpreter's whole state: it is only valid for the very Pyodide
-    # files that made it (web/python-snapshot.mjs keeps it under this key).
-    pyodide_files = hashlib.sha256(b"".join(sha256_file(dist / "pyodide" / name).encode() for name in PYODIDE_CORE))
     (dist / "protocol.js").write_text(protocol.javascript())
     (dist / "facts.js").write_text("// Written by build.py from the pagellm package: edit it there, not here.\n"
                                    f"export const DTYPE_FILES = Object.freeze({json.dumps(DTYPE_FILES)});\n"
                                    f"export const SETTING_BOUNDS = Object.freeze({json.dumps(form_bounds())});\n"
                                    f"export const ORT_BUILDS = Object.freeze({json.dumps(ORT_BUILDS)});\n"
-                                   f"export const PYTHON_SNAPSHOT_KEY = {json.dumps(pyodide_files.hexdigest()[:24])};\n")
+                                   f"export const PYTHON_SNAPSHOT = {json.dumps(python_snapshot)};\n")
 
 
 # The page's own modules (the worker-side engine-env.js and sandbox-worker.js are not): index.html
@@ -424,13 +440,13 @@ def build(model_ids: list[str] | None = None) -> Path:
         if path.is_file() and path.name != "sw.js":
             (DIST / path.relative_to(web)).parent.mkdir(parents=True, exist_ok=True)  # web/locales/
             shutil.copy2(path, DIST / path.relative_to(web))
-    write_page_modules(DIST)
-    write_icons(DIST)
-    site = write_site_config(DIST)
-    write_index(DIST, site)
     config = json.loads((web / "pyscript.json").read_text())
     config["files"] = {f"./{write_python_archive(DIST, wheels).relative_to(DIST).as_posix()}": "./site/*"}
     (DIST / "pyscript.json").write_text(json.dumps(config, indent=1))
+    write_page_modules(DIST, write_python_snapshot(DIST))
+    write_icons(DIST)
+    site = write_site_config(DIST)
+    write_index(DIST, site)
     write_providers(DIST)
     write_models(DIST, model_ids)
     write_lab(DIST, wheels)

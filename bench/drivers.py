@@ -231,17 +231,15 @@ def pagellm_generate(page, tokens: int) -> dict:
 
 
 def pagellm_settle(page, model: str, timeout: float = SETTLE_TIMEOUT_MS) -> float | None:
-    """Wait until the service worker controls the page and keeps the loaded model, and Python's memory
-    snapshot is made (the background work of a first visit is done); seconds waited, or None when it did
-    not settle within the timeout."""
+    """Wait until the service worker controls the page and keeps the loaded model (the background work
+    of a first visit is done); seconds waited, or None when it did not settle within the timeout."""
     started = time.monotonic()
     try:
         page.wait_for_function(
             """(id) => {
                  const root = document.documentElement;
-                 const snapshot = ["ready", "failed", undefined].includes(root.dataset.pythonSnapshot);
-                 if (!("serviceWorker" in navigator) || root.dataset.offline === undefined) return snapshot;
-                 return root.dataset.offline === "ready" && snapshot
+                 if (!("serviceWorker" in navigator) || root.dataset.offline === undefined) return true;
+                 return root.dataset.offline === "ready"
                    && (id === null || !!document.querySelector(`#cached-models li[data-model="${id}"]`));
                }""", arg=model, timeout=timeout, polling=250)
     except Exception:  # noqa: BLE001 - a slow worker must not fail the run: the note says so
@@ -281,7 +279,6 @@ def run_pagellm(browser, base: str, c: Contender, guard: Guard, *, model: str, t
             out["ttft_s_first_visit"] = probe["ttft_s"]
             out["sw_settle_s"] = pagellm_settle(page, served_id)
             out["first_visit_bytes"] = _since(base, before)
-            out["python_snapshot"] = page.locator("html").get_attribute("data-python-snapshot")
             again = pagellm_visit(page, url)
             out.update({f"{k}_cached": again[k] for k in ("boot_s", "ready_s", "load_s", "python_start")})
             reply = pagellm_generate(page, tokens)

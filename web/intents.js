@@ -10,7 +10,7 @@ import { renderChatList, saveConversation, showConversation } from "./chats.js";
 import { toolCall, toolsFor } from "./sandbox.js";
 import { takePrefetched } from "./prefetch.js";
 import { clearDraft, takeDraft } from "./attachments.js";
-import { keepLoadedModel, keepPythonSnapshot } from "./offline.js";
+import { keepLoadedModel } from "./offline.js";
 import { errorText, formatFixed, formatNumber, t } from "./i18n.js";
 
 // Intents that end in a reply (send, edit, regenerate, continue): Python changes the conversation and
@@ -223,7 +223,6 @@ async function followLoad(events) {
       setPageState("ready");
       renderConversation();  // the welcome names the device now
       sendIfWaiting();
-      keepPythonSnapshot();
     } else if (event.kind === "error") {
       showErrorEvent(event);
       state.modelReady = false;

@@ -3,8 +3,8 @@
 import { $, formatBytes, root, ui } from "./dom.js";
 import { state } from "./state.js";
 import { showError } from "./status.js";
-import { DTYPE_FILES, ORT_BUILDS, PYTHON_SNAPSHOT_KEY } from "./facts.js";
-import { START_CHANNEL, hasSnapshot } from "./python-snapshot.mjs";
+import { DTYPE_FILES, ORT_BUILDS } from "./facts.js";
+import { START_CHANNEL } from "./python-snapshot.mjs";
 import { attachmentUsage } from "./attachments.js";
 import { currentLocale, t } from "./i18n.js";
 
@@ -105,23 +105,4 @@ export function watchPythonStart() {
     root.dataset.pythonStart = data.snapshot ? "snapshot" : "fresh";
     channel.close();
   };
-}
-
-// Python's memory snapshot (python-snapshot.mjs) for the next visits: made once per build, by a worker of its
-// own, when no reply has been streaming for a few seconds after the model is ready (it takes seconds of one
-// core). root.dataset.pythonSnapshot says where it stands: checking, waiting, making, ready, failed.
-export async function keepPythonSnapshot() {
-  if (root.dataset.pythonSnapshot || !self.caches || !window.Worker) return;
-  root.dataset.pythonSnapshot = "checking";
-  if (await hasSnapshot(PYTHON_SNAPSHOT_KEY).catch(() => false)) { root.dataset.pythonSnapshot = "ready"; return; }
-  root.dataset.pythonSnapshot = "waiting";
-  for (let quietSince = performance.now(); performance.now() - quietSince < 3000;) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    if (state.streaming) quietSince = performance.now();
-  }
-  root.dataset.pythonSnapshot = "making";
-  const worker = new Worker(new URL("./python-snapshot-worker.mjs", import.meta.url), { type: "module" });
-  const finish = (outcome) => { root.dataset.pythonSnapshot = outcome; worker.terminate(); };
-  worker.onmessage = ({ data }) => finish(data.made ? "ready" : "failed");
-  worker.onerror = () => finish("failed");
 }

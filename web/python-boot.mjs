@@ -4,22 +4,24 @@
 // load in this module's URL (?early=<JSON>: the model, the device asked for, per device its weights);
 // pagellm.local takes the result when its own choice is the same, and loads as usual otherwise.
 import * as pyodide from "./pyodide/pyodide.mjs";
-import { PYTHON_SNAPSHOT_KEY } from "./facts.js";
-import { START_CHANNEL, dropSnapshot, savedSnapshot } from "./python-snapshot.mjs";
+import { PYTHON_SNAPSHOT } from "./facts.js";
+import { START_CHANNEL, fetchSnapshot } from "./python-snapshot.mjs";
 
 export const version = pyodide.version;
 
+// Asked for at once: the bytes arrive while PyScript sets up its worker.
+const snapshot = fetchSnapshot(new URL(PYTHON_SNAPSHOT, import.meta.url).href).catch(() => null);
+
 // PyScript passes indexURL as this module's folder: Pyodide's files are in pyodide/. Python starts from
-// this build's memory snapshot when there is an intact one (python-snapshot.mjs), as usual otherwise.
+// the build's memory snapshot (python-snapshot.mjs), and as usual when that fails.
 export async function loadPyodide(options) {
   performance.mark("pagellm:pyodide-start");
   const settings = { ...options, indexURL: new URL("./pyodide/", import.meta.url).href };
-  const snapshot = await savedSnapshot(PYTHON_SNAPSHOT_KEY).catch(() => null);
+  const bytes = await snapshot;
   let interpreter = null;
-  if (snapshot) {
-    interpreter = await pyodide.loadPyodide({ ...settings, _loadSnapshot: snapshot }).catch(() => null);
+  if (bytes) {
+    interpreter = await pyodide.loadPyodide({ ...settings, _loadSnapshot: bytes }).catch(() => null);
     if (interpreter) performance.mark("pagellm:python-snapshot");
-    else await dropSnapshot(PYTHON_SNAPSHOT_KEY).catch(() => {});  // made by a Pyodide that differs: start afresh
   }
   const fromSnapshot = !!interpreter;
   interpreter ??= await pyodide.loadPyodide(settings);

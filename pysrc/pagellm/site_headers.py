@@ -27,7 +27,7 @@ ISOLATION_HEADERS: dict[str, str] = {
 # File extension (no dot) -> Content-Type. Anything else is served as application/octet-stream.
 MIME_TYPES: dict[str, str] = {
     "html": "text/html", "js": "text/javascript", "mjs": "text/javascript", "css": "text/css",
-    "json": "application/json", "wasm": "application/wasm", "zip": "application/zip",
+    "json": "application/json", "wasm": "application/wasm", "zip": "application/zip", "gz": "application/gzip",
     "whl": "application/octet-stream", "onnx": "application/octet-stream", "py": "text/plain",
     "toml": "text/plain", "txt": "text/plain", "md": "text/markdown", "ipynb": "application/json",
     "webmanifest": "application/manifest+json", "svg": "image/svg+xml", "png": "image/png", "ico": "image/x-icon",

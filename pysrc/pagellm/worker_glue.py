@@ -33,6 +33,12 @@ def _make_remote(backend: dict):
                         provider=backend.get("provider") or "custom")
 
 
+# What the worker imports on its way to a first reply, local or remote: build_snapshot.mjs imports these
+# into the Python memory snapshot the page starts from, so a visit spends no time importing them.
+PRELOADED = ("pagellm.local", "pagellm.local_speculation", "pagellm.remote", "pagellm.page_embedder",
+             "pagellm.page_runtime", "pagellm.transports.browser", "transformers_js_py")
+
+
 def serve_worker() -> None:
     """Connect a WorkerApp to this PyScript worker's messages (called by web/worker.py)."""
     from polyscript import xworker
