@@ -1,14 +1,15 @@
-"""Where a return visit's start-up goes: navigation to the first token, traced on every thread.
+"""Where a visit's start-up goes: navigation to the first token, traced on every thread.
 
-    .venv/bin/python bench/run.py --profile-startup [--dist DIR] [--model ID]
+    .venv/bin/python bench/run.py --profile-startup [--first-visit] [--dist DIR] [--model ID]
 
 For pagellm (q8, 1 thread) and the plain-JS Transformers.js page, one first visit fills the caches (pagellm
-also waits for its service worker), then the return visit is traced from navigation to the first token of
-a short reply: Chromium's sampling profiler on every thread plus the user-timing marks each thread sets
-(the page's and the worker's: pagellm:*, bench:*). Written: bench/results/startup.md, a timeline per
-contender: the marks in order with their thread, and per thread and 250 ms slice what kept it busy
-(profile_decode.bucket's components), so the serial waits show as one thread busy while the others idle.
-Each return visit runs twice: with marks only (the times), then with the profiler (what runs; slower).
+also waits for its service worker), then the return visit is traced from navigation to the first token of a
+short reply (--first-visit: the first visit itself, in a fresh browser context; startup-first-visit.md):
+Chromium's sampling profiler on every thread plus the user-timing marks each thread sets (the page's and the
+worker's: pagellm:*, bench:*). Written: bench/results/startup.md, a timeline per contender: the marks in
+order with their thread, and per thread and 250 ms slice what kept it busy (profile_decode.bucket's
+components), so the serial waits show as one thread busy while the others idle.
+Each traced visit runs twice: with marks only (the times), then with the profiler (what runs; slower).
 """
 
 from __future__ import annotations
@@ -38,36 +39,33 @@ SHORT = {"ONNX Runtime kernels (wasm)": "ORT wasm", "ONNX Runtime glue (JS)": "O
          "markdown rendering (marked, DOMPurify)": "markdown", "wasm <-> JS transitions": "wasm<->JS"}
 
 
-def traced_return_visit(browser, base: str, c: Contender, model: str, guard,
-                        categories: list[str]) -> tuple[dict, float]:
-    """The trace of the return visit, and the page's time of its first token (ms after navigation)."""
+def traced_visit(browser, base: str, c: Contender, model: str, guard, categories: list[str],
+                 first_visit: bool = False) -> tuple[dict, float]:
+    """The trace of a return visit (or of the first visit), and the page's time of its first token (ms
+    after navigation)."""
     context = drivers.new_context(browser, guard)
     try:
         page = context.new_page()
-        if c.kind == "pagellm":
-            url = drivers.pagellm_url(base, model, c)
+        pagellm = c.kind == "pagellm"
+        url = drivers.pagellm_url(base, model, c) if pagellm else drivers.js_page_url(base, c, model)
+
+        def visit():
+            if not pagellm:
+                return drivers.js_visit(page, url, drivers.PROBE_TOKENS)
             page.goto(url)
             drivers.wait_state(page)
-            drivers.pagellm_generate(page, drivers.PROBE_TOKENS)
-            drivers.pagellm_settle(page, model)
-            browser.start_tracing(page=None, categories=categories)
-            try:
-                page.goto(url)
-                drivers.wait_state(page)
-                reply = drivers.pagellm_generate(page, drivers.PROBE_TOKENS)
-            finally:
-                raw = browser.stop_tracing()
-            first = reply["open_first_token_s"] * 1000
-        else:
-            url = drivers.js_page_url(base, c, model)
-            drivers.js_visit(page, url, drivers.PROBE_TOKENS)
-            browser.start_tracing(page=None, categories=categories)
-            try:
-                reply = drivers.js_visit(page, url, drivers.PROBE_TOKENS)
-            finally:
-                raw = browser.stop_tracing()
-            first = reply["open_first_token_s"] * 1000
-        return json.loads(raw), first
+            return drivers.pagellm_generate(page, drivers.PROBE_TOKENS)
+
+        if not first_visit:
+            visit()
+            if pagellm:
+                drivers.pagellm_settle(page, model)
+        browser.start_tracing(page=None, categories=categories)
+        try:
+            reply = visit()
+        finally:
+            raw = browser.stop_tracing()
+        return json.loads(raw), reply["open_first_token_s"] * 1000
     finally:
         context.close()
 
@@ -100,7 +98,7 @@ def timeline(trace: dict, first_token_ms: float) -> dict:
 
 
 def render(results: dict, labels: dict, meta: dict) -> str:
-    lines = [f"Return-visit start-up, {meta['date']}, {meta['model']}, {meta['browser']}, load average "
+    lines = [f"{meta['visit']} start-up, {meta['date']}, {meta['model']}, {meta['browser']}, load average "
              f"{meta['loadavg']}: navigation to the first token of a short reply, Chromium's sampling profiler "
              f"on every thread of the page. Reproduce: `{meta['command']}`.", ""]
     for key, found in results.items():
@@ -133,6 +131,8 @@ def render(results: dict, labels: dict, meta: dict) -> str:
 
 def main(args) -> int:
     chosen = [c for c in PROFILED if not args.only or re.search(args.only, c.key)]
+    first_visit = getattr(args, "first_visit", False)
+    name = "startup-first-visit.md" if first_visit else "startup.md"
     results, labels = {}, {c.key: c.label for c in chosen}
     guard = drivers.Guard()
     with profiling_browser(args, drivers.PROBE_TOKENS) as (browser, base):
@@ -141,9 +141,9 @@ def main(args) -> int:
             t0 = time.monotonic()
             try:
                 # Marks alone first: the sampling profiler slows Python in wasm severalfold.
-                trace, first = traced_return_visit(browser, base, c, args.model, guard, MARKS)
+                trace, first = traced_visit(browser, base, c, args.model, guard, MARKS, first_visit)
                 marks = timeline(trace, first)
-                trace, first = traced_return_visit(browser, base, c, args.model, guard, CATEGORIES)
+                trace, first = traced_visit(browser, base, c, args.model, guard, CATEGORIES, first_visit)
             except Exception as err:  # noqa: BLE001
                 say(f"   {c.key}: FAILED {type(err).__name__}: {err}")
                 continue
@@ -152,11 +152,12 @@ def main(args) -> int:
                 (args.out / f"trace-startup-{c.key}.json").write_text(json.dumps(trace))
             say(f"   {c.key}: first token at {marks['first_token_ms'] / 1000:.2f} s [{time.monotonic() - t0:.0f} s]")
     meta = {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "model": args.model,
-            "browser": f"Chromium {version}", "loadavg": loadavg(), "command": "python build.py bench --profile-startup"}
+            "browser": f"Chromium {version}", "loadavg": loadavg(), "visit": "First-visit" if first_visit else "Return-visit",
+            "command": "python build.py bench --profile-startup" + (" --first-visit" if first_visit else "")}
     text = render(results, labels, meta)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "startup.md").write_text(text)
+    (args.out / name).write_text(text)
     say("")
     say(text)
-    say(f"wrote {args.out / 'startup.md'}")
+    say(f"wrote {args.out / name}")
     return 0 if results else 1

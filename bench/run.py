@@ -145,6 +145,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--keep-traces", action="store_true", help="with --profile: also save the raw traces")
     parser.add_argument("--profile-startup", action="store_true",
                         help="instead of the benchmark: trace a return visit to the first token (bench/profile_startup.py)")
+    parser.add_argument("--first-visit", action="store_true",
+                        help="with --profile-startup: trace the first visit instead of the return visit")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.runs_extra = 1, 1
