@@ -238,7 +238,7 @@ def pagellm_settle(page, model: str, timeout: float = SETTLE_TIMEOUT_MS) -> floa
         page.wait_for_function(
             """(id) => {
                  const root = document.documentElement;
-                 if (!("serviceWorker" in navigator) || root.dataset.offline === undefined) return true;
+                 if (!("serviceWorker" in navigator)) return true;  // (registered once the page is quiet)
                  return root.dataset.offline === "ready"
                    && (id === null || !!document.querySelector(`#cached-models li[data-model="${id}"]`));
                }""", arg=model, timeout=timeout, polling=250)

@@ -13,7 +13,7 @@ import { renderWelcome } from "./welcome.js";
 import { currentChatId, emptyChat, openInPython, renderChatList } from "./chats.js";
 import { branchIntent, loadModel, sendIfWaiting } from "./intents.js";
 import { cancelPrefetch, startPrefetch, watchEarlyDownload } from "./prefetch.js";
-import { startServiceWorker, watchPythonStart } from "./offline.js";
+import { startServiceWorkerWhenQuiet, watchPythonStart } from "./offline.js";
 import { bindEvents, useLocale } from "./bind.js";
 import { DTYPE_FILES, ORT_BUILDS } from "./facts.js";
 import { currentLocale, formatFixed, t } from "./i18n.js";
@@ -46,7 +46,7 @@ async function boot() {
     if (locale !== currentLocale()) await useLocale(locale);
     offerChoices(catalog, providers, saved);
     renderWelcome();
-    startServiceWorker();
+    startServiceWorkerWhenQuiet();
     watchPythonStart();
     showProgress(null, t("progress.starting_python"));
     // The bundled model: the worker loads it while Python starts (python-boot.mjs); for a model it cannot

@@ -10,7 +10,22 @@ import { currentLocale, t } from "./i18n.js";
 
 export const MODEL_CACHE = "pagellm-models";  // the service worker's cache of model files (sw.js)
 
-export async function startServiceWorker() {
+const QUIET_MS = 2000;
+
+// A page the service worker does not control yet (a first visit) registers it once the page has started
+// and is quiet (ready or failed, no reply streaming for 2 s): its install downloads and hashes the whole
+// app shell, which would otherwise compete with the model's download, its session and the first reply.
+export async function startServiceWorkerWhenQuiet() {
+  if (!navigator.serviceWorker?.controller) {
+    for (let quietSince = performance.now(); performance.now() - quietSince < QUIET_MS;) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      if (!["ready", "error"].includes(root.dataset.state) || state.streaming) quietSince = performance.now();
+    }
+  }
+  await startServiceWorker();
+}
+
+async function startServiceWorker() {
   const status = $("offline-status");
   root.dataset.isolated = String(self.crossOriginIsolated);
   const threads = self.crossOriginIsolated ? t("offline.threads") : t("offline.single_thread");

@@ -63,6 +63,7 @@ async function loadEarly(plan) {
   failed.catch(() => {});
   const seen = { bytes: 0, operators: [] };
   const files = new Map([[`models/${plan.model}/${plan.weights}`, await Promise.race([weights, failed])]]);
+  performance.mark("pagellm:early-weights");
   const env = engine.configureEnv({
     T, base: plan.base, source: { kind: "site" }, ortBuild: plan.ortBuild, files,
     onBytes: (url, count) => { seen.bytes += count; },
