@@ -412,6 +412,8 @@ class RemotePage:
         wait_state(self.page)
         pagellm_settle(self.page, None)  # the service worker's first-visit caching, before any timing
         self.page.locator("input[name=backend-choice][value=remote]").check(force=True)
+        self.page.get_by_test_id("settings").click()  # the endpoint's fields are in the settings panel
+        self.page.locator("#settings-panel details.advanced summary").click()
         self.page.get_by_test_id("provider").select_option("custom")
         self.page.get_by_test_id("remote-base-url").fill(fake_base_v1.replace("/v1", f"/tokens-{tokens}/v1"))
         self.page.get_by_test_id("remote-model").fill("fake-model")
