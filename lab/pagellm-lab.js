@@ -4,8 +4,20 @@
 //   reach the notebook's files and to read input() without JupyterLite's own service worker.
 // - The chat page's service worker does not fetch the lab at install; a lab visit asks it to keep the lab.
 // - A link back to the chat.
+// - Atomics.waitAsync always answers with a promise: the kernel's synchronous calls (coincident, through
+//   which input() and the kernel's replies pass) read `.value.then`, but when the other thread has already
+//   written, waitAsync answers at once with a string ("not-equal"), the call throws
+//   ("A(...).value.then is not a function") and its answer is lost: the cell never ends.
 (() => {
   const site = new URL("../", document.currentScript.src);  // this file is <site>/lab/pagellm-lab.js
+
+  const waitAsync = Atomics.waitAsync;
+  if (waitAsync) {
+    Atomics.waitAsync = (...args) => {
+      const result = waitAsync(...args);
+      return result.async ? result : { async: false, value: Promise.resolve(result.value) };
+    };
+  }
 
   function banner(text, kind) {
     const note = document.createElement("div");

@@ -94,6 +94,8 @@ def test_the_tutorial_runs_on_the_bundled_model_and_a_remote_endpoint_then_offli
             "data-status", "idle", timeout=90_000)  # a busy machine: the kernel reports late
     assert "Traceback" not in lab.panel.inner_text()
     assert API_KEY not in page.content()
+    # The kernel's synchronous calls all got their answers (pagellm-lab.js: Atomics.waitAsync).
+    assert not [line for line in console if line.startswith("pageerror")], console
 
     # Offline: the visit kept the lab (and the model it loaded); the other notebook runs with the network cut.
     expect(page.locator("html")).to_have_attribute("data-pagellm-offline", "ready", timeout=CELL_TIMEOUT)
