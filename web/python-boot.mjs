@@ -15,10 +15,6 @@ const snapshot = fetchSnapshot(new URL(PYTHON_SNAPSHOT, import.meta.url).href).c
 // PyScript passes indexURL as this module's folder: Pyodide's files are in pyodide/. Python starts from
 // the build's memory snapshot (python-snapshot.mjs), and as usual when that fails.
 export async function loadPyodide(options) {
-  // A return visit has the weights from the cache at once, and the model's session (about two seconds of
-  // WebAssembly that does not yield) is the longest wait before the first token: it goes first, while the
-  // snapshot arrives. A first visit starts Python while the weights download.
-  if (await early?.weightsCached) await early.load.catch(() => {});
   performance.mark("pagellm:pyodide-start");
   const settings = { ...options, indexURL: new URL("./pyodide/", import.meta.url).href };
   const bytes = await snapshot;
@@ -43,16 +39,12 @@ function hasStandardLibrary(interpreter) {
 }
 
 const asked = JSON.parse(new URL(import.meta.url).searchParams.get("early") || "null");
-const early = asked ? startEarly(asked) : null;
-
-function startEarly(asked) {
+if (asked) {
   const plan = choosePlan(asked);
-  const weights = plan.then(weightsBlob);
-  const load = plan.then((chosen) => loadEarly(chosen, weights.then(({ blob }) => blob)));
+  const load = plan.then(loadEarly);
   load.catch(() => {});  // Python sees the failure when it takes the load, and then loads itself
   // discard(): Python wanted another load; the session made early is freed.
   globalThis.pagellmEarly = { plan, load, discard: () => load.then(({ model }) => model.dispose(), () => {}) };
-  return { load, weightsCached: weights.then(({ cached }) => cached, () => false) };
 }
 
 // The device as pagellm.local.choose_device picks it (WebGPU when asked for or "auto" and an adapter is
@@ -68,14 +60,15 @@ async function choosePlan({ choice, devices, ...rest }) {
 
 // plan: {base, model, threads, device, dtype, weights (the ONNX file), size, ortBuild}. The steps of
 // LocalEngine.load; a file that fails makes it fail at once (Transformers.js would only log it).
-async function loadEarly(plan, weights) {  // weights: a promise of the Blob (weightsBlob)
+async function loadEarly(plan) {
   performance.mark("pagellm:early-start");
+  const weights = weightsBlob(plan);
   const [T, engine] = await Promise.all([import(`${plan.base}vendor/transformers.min.js`), import(`${plan.base}engine-env.js`)]);
   let fail;
   const failed = new Promise((_, reject) => { fail = reject; });
   failed.catch(() => {});
   const seen = { bytes: 0, operators: [] };
-  const files = new Map([[`models/${plan.model}/${plan.weights}`, await weights]]);
+  const files = new Map([[`models/${plan.model}/${plan.weights}`, await Promise.race([weights, failed])]]);
   performance.mark("pagellm:early-weights");
   const env = engine.configureEnv({
     T, base: plan.base, source: { kind: "site" }, ortBuild: plan.ortBuild, files,
@@ -92,22 +85,20 @@ async function loadEarly(plan, weights) {  // weights: a promise of the Blob (we
   return { tokenizer, model, ...seen };
 }
 
-// The weights as {blob, cached}, asked for at once: from the service worker's cache when it holds this
-// build's verified copy (a Blob on disk, no bytes through this thread), else fetched (verified by the
-// service worker when it controls the page).
+// The weights as a Blob, asked for at once: from the service worker's cache when it holds this build's
+// verified copy (a Blob on disk, no bytes through this thread), else fetched (verified by the service
+// worker when it controls the page). Either way they arrive while Python starts.
 async function weightsBlob(plan) {
   const url = new URL(`models/${plan.model}/${plan.weights}`, plan.base).href;
   const cache = self.caches ? await caches.open("pagellm-models").catch(() => null) : null;
   for (const request of cache ? await cache.keys() : []) {
     if (request.url.split("?")[0] !== url) continue;
     const response = await cache.match(request);
-    if (response?.headers.get("X-Pagellm-Verified-Size") === String(plan.size)) {
-      return { blob: await response.blob(), cached: true };
-    }
+    if (response?.headers.get("X-Pagellm-Verified-Size") === String(plan.size)) return response.blob();
   }
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
-  return { blob: await new Response(response.body.pipeThrough(announced(plan.size))).blob(), cached: false };
+  return new Response(response.body.pipeThrough(announced(plan.size))).blob();
 }
 
 // The bytes as they arrive, told to the page (prefetch.js, watchEarlyDownload) about ten times a second:
