@@ -241,7 +241,7 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
     from models.catalog import load_catalog
     from models.recipe import build_models
 
-    from pagellm.dtypes import LOCAL_PREFERENCE, choose_dtype
+    from pagellm.dtypes import LOCAL_PREFERENCE, choose_dtype, session_options
     from pagellm.local import download_files
 
     catalog = load_catalog()
@@ -263,7 +263,12 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
         # What the engine will fetch on each device (the page starts that download while Python boots);
         # the choice is the engine's own (pagellm.local), so page and worker cannot disagree.
         fetched = {device: download_files(choose_dtype(device, model.dtypes)) for device in LOCAL_PREFERENCE}
+        optimized = json.loads((folder / "recipe-report.json").read_text(encoding="utf-8")).get("runtime_optimized", [])
+        # The options those sessions are created with: the early load (python-boot.mjs) uses them as they are.
+        options = {device: session_options(device, choose_dtype(device, model.dtypes), optimized)
+                   for device in LOCAL_PREFERENCE}
         entries.append({**model.to_dict(), "files": files, "fetched_files": fetched,
+                        "runtime_optimized": optimized, "session_options": options,
                         "for_tests": model.source.kind == "tiny-random",  # offered only when a link names it
                         "download_bytes": sum(files[rel] for rel in fetched["wasm"] if rel in files)})
     default = catalog.default.id if catalog.default.id in built else entries[0]["id"]

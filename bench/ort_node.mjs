@@ -2,7 +2,7 @@
 // WebAssembly build in Node, to tell ONNX Runtime's own speed from the page's. Prints one JSON line.
 //
 //   node bench/ort_node.mjs models/build/smollm2-135m-instruct/onnx/model_quantized.onnx [--threads N]
-//        [--steps N] [--asyncify] [--prompt N] [--past N]
+//        [--steps N] [--asyncify] [--prompt N] [--past N] [--optimizer all|basic|disabled]
 //
 // --prompt N times prompt processing instead: one session.run over N prompt tokens after --past N tokens
 // already in the cache (default 0), the median of --repeat runs (default 3); --chunk N feeds the prompt
@@ -24,7 +24,9 @@ ort.env.wasm.numThreads = Number(option("--threads", 1));
 ort.env.wasm.wasmPaths = dist;
 
 let started = performance.now();
-const session = await ort.InferenceSession.create(fs.readFileSync(modelPath), { executionProviders: ["wasm"] });
+// --optimizer basic: the session as the page creates it for a file the recipe saved optimized (dtypes.session_options).
+const graphOptimizationLevel = option("--optimizer", "all");
+const session = await ort.InferenceSession.create(fs.readFileSync(modelPath), { executionProviders: ["wasm"], graphOptimizationLevel });
 const createMs = performance.now() - started;
 const config = JSON.parse(fs.readFileSync(path.join(path.dirname(path.dirname(modelPath)), "config.json")));
 const layers = config.num_hidden_layers, kvHeads = config.num_key_value_heads;

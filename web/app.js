@@ -90,7 +90,8 @@ function earlyLoad(modelId, choice) {
     const weights = files.find((rel) => rel.startsWith("onnx/"));
     const dtype = Object.keys(DTYPE_FILES).find((d) => `onnx/${DTYPE_FILES[d]}` === weights);
     if (dtype && model.files?.[weights] && ORT_BUILDS[device]) {
-      devices[device] = { dtype, weights, size: model.files[weights], ortBuild: ORT_BUILDS[device] };
+      devices[device] = { dtype, weights, size: model.files[weights], ortBuild: ORT_BUILDS[device],
+        sessionOptions: model.session_options?.[device] ?? {} };
     }
   }
   if (!devices.wasm) return null;

@@ -214,6 +214,7 @@ async function followLoad(events) {
       state.modelReady = true;
       performance.mark("pagellm:model-ready");
       state.loadedModel = { model: event.model, dtype: event.dtype };
+      document.documentElement.dataset.modelStart = event.early ? "early" : "usual";
       saveSettings();
       keepLoadedModel();
       ui.device.textContent = event.device;

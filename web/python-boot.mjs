@@ -58,7 +58,7 @@ async function choosePlan({ choice, devices, ...rest }) {
   return { ...rest, device, ...devices[device] };
 }
 
-// plan: {base, model, threads, device, dtype, weights (the ONNX file), size, ortBuild}. The steps of
+// plan: {base, model, threads, device, dtype, weights (the ONNX file), size, ortBuild, sessionOptions}. The steps of
 // LocalEngine.load; a file that fails makes it fail at once (Transformers.js would only log it).
 async function loadEarly(plan) {
   performance.mark("pagellm:early-start");
@@ -80,7 +80,7 @@ async function loadEarly(plan) {
   const tokenizer = await Promise.race([T.AutoTokenizer.from_pretrained(plan.model, { revision: "main" }), failed]);
   performance.mark("pagellm:early-tokenizer");
   const model = await Promise.race([T.AutoModelForCausalLM.from_pretrained(plan.model,
-    { device: plan.device, dtype: plan.dtype }), failed]);
+    { device: plan.device, dtype: plan.dtype, session_options: plan.sessionOptions }), failed]);
   performance.mark("pagellm:early-session");
   return { tokenizer, model, ...seen };
 }

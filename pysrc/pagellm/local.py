@@ -19,7 +19,7 @@ import json
 import sys
 import time
 
-from .dtypes import choose_dtype, onnx_path
+from .dtypes import choose_dtype, onnx_path, session_options
 from .engine import Citations, ContextUse, Delta, Progress, ProgressCallback, Reading, ReplyClock
 from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError, ToolLoopError
 from .messages import Conversation
@@ -90,7 +90,7 @@ class LocalEngine:
                  threads: int | None = None,
                  dtypes: tuple[str, ...] = ("q8", "q4", "fp32"), file_sizes: dict | None = None,
                  context_length: int = 2048, name: str | None = None, source: dict | None = None,
-                 files: dict | None = None):
+                 files: dict | None = None, runtime_optimized: tuple[str, ...] = ()):
         if device not in DEVICES:
             raise DeviceError(f"Unknown device {device!r}: use one of {', '.join(DEVICES)}.")
         self.model_id = model
@@ -104,6 +104,7 @@ class LocalEngine:
         self.threads = threads
         self.dtypes = tuple(dtypes)
         self.file_sizes = file_sizes or {}
+        self.runtime_optimized = tuple(runtime_optimized)  # files saved optimized by the recipe (dtypes.session_options)
         self.files = dict(files or {})  # site path -> Blob/File served instead of fetched (prefetched, a folder)
         self.context_length = context_length
         self.device: str | None = None
@@ -123,6 +124,15 @@ class LocalEngine:
         self._epoch = 0               # bumped whenever the cache is dropped or taken, so a late settle is void
         self._early_operators: set[str] = set()  # operators the early load's files showed (web/python-boot.mjs)
         self.operators: set[str] = set()  # what the loaded graph showed (engine-env.js MARKERS)
+        self.started_early = False    # the session is the one web/python-boot.mjs created while Python started
+
+    @classmethod
+    def for_site_model(cls, entry: dict, *, site_url: str, device: str = "auto", threads: int | None = None,
+                       files: dict | None = None) -> "LocalEngine":
+        """The engine for one of the site's models, from its entry in models/catalog.json."""
+        return cls(entry["id"], site_url=site_url, device=device, threads=threads, dtypes=tuple(entry.get("dtypes", ())),
+                   file_sizes=entry.get("files", {}), context_length=entry.get("context_length", 2048),
+                   name=entry.get("name"), files=files, runtime_optimized=tuple(entry.get("runtime_optimized", ())))
 
     async def load(self, progress: ProgressCallback | None = None) -> None:
         if sys.platform != "emscripten":
@@ -176,7 +186,8 @@ class LocalEngine:
         self._set_threads(env, js)
         if early is not None:
             wanted = {"base": self.site_url, "model": self.model_id, "device": self.device, "dtype": self.dtype,
-                      "ortBuild": build, "threads": self.threads}
+                      "ortBuild": build, "threads": self.threads,
+                      "sessionOptions": session_options(self.device, self.dtype, self.runtime_optimized)}
             if self.source.get("kind") != "site" or not early_load_matches(plan, wanted):
                 early.discard()
                 early = None
@@ -207,6 +218,7 @@ class LocalEngine:
             return False
         mark_loaded(self._ort_build)
         self._tokenizer, self._model = result.tokenizer, result.model
+        self.started_early = True
         self._early_operators = {str(op) for op in result.operators}
         self._engine_js.yieldEachStep(self._model)
         self._prompt_js = self._engine_js.promptOps(transformers())
@@ -226,7 +238,8 @@ class LocalEngine:
                                  "isolated: running single-threaded.")
 
     async def _load_weights(self, T, to_js, js, report) -> None:
-        options = {"device": self.device, "dtype": self.dtype}
+        options = {"device": self.device, "dtype": self.dtype,
+                   "session_options": session_options(self.device, self.dtype, self.runtime_optimized)}
         if self.source.get("revision"):
             options["revision"] = self.source["revision"]
         options = to_js(options, dict_converter=js.Object.fromEntries)

@@ -98,9 +98,7 @@ async def load_local(model: str | None = None, *, device: str = "auto", threads:
     if entry is None:
         known = ", ".join(m["id"] for m in catalog.get("models", [])) or "none"
         raise InputError(f"Unknown model {model!r}: this site serves {known}.")
-    engine = LocalEngine(entry["id"], site_url=base, device=device, threads=threads,
-                         dtypes=tuple(entry.get("dtypes", ())), file_sizes=entry.get("files", {}),
-                         context_length=entry.get("context_length", 2048), name=entry.get("name"))
+    engine = LocalEngine.for_site_model(entry, site_url=base, device=device, threads=threads)
     report = _ProgressLine() if progress else None
     try:
         await engine.load(progress=report)

@@ -238,6 +238,7 @@ class Loaded(Message):
     dtype: str = ""
     notice: str | None = None
     seconds: float = 0.0
+    early: bool = False  # the session was the one created while Python started (web/python-boot.mjs)
 
 
 @event("folder-received")

@@ -109,7 +109,8 @@ class WorkerApp:
             self.local.forget_cache()  # one key/value cache at a time: the old model's goes
         self.local = engine
         self.emit(p.Loaded(model=model_id, name=name, device=engine.device, dtype=engine.dtype,
-                           notice=engine.notice, seconds=engine.load_seconds or 0.0))
+                           notice=engine.notice, seconds=engine.load_seconds or 0.0,
+                           early=getattr(engine, "started_early", False)))
 
     async def on_folder(self, request: p.Folder) -> None:
         """Keep a model folder's files (the chosen folder's own name dropped from each path)."""

@@ -20,10 +20,7 @@ def _make_embedder(site_url: str, model_id: str):
 def _make_local(entry: dict, device: str, site_url: str, threads: int | None = None, files: dict | None = None):
     from .local import LocalEngine
 
-    return LocalEngine(entry["id"], site_url=site_url, device=device, threads=threads,
-                       dtypes=tuple(entry.get("dtypes", ())),
-                       file_sizes=entry.get("files", {}), context_length=entry.get("context_length", 2048),
-                       name=entry.get("name"), files=files)
+    return LocalEngine.for_site_model(entry, site_url=site_url, device=device, threads=threads, files=files)
 
 
 def _make_remote(backend: dict):

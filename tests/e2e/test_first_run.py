@@ -146,3 +146,6 @@ def test_a_first_visit_shows_the_model_download_while_python_starts(chat):
     downloads = [text for text in seen if " of " in text and "B" in text]
     assert downloads, seen  # the early download's bytes, told by the worker while Python started
     assert any(text.startswith("Starting Python") for text in downloads), downloads
+    # Python took the session made while it started: the page's plan asked for what the engine wants
+    # (the model, device, dtype, ONNX Runtime build and session options).
+    expect(chat.page.locator("html")).to_have_attribute("data-model-start", "early")

@@ -19,8 +19,13 @@ const layers = config.num_hidden_layers, kvHeads = config.num_key_value_heads;
 const headSize = config.head_dim ?? config.hidden_size / config.num_attention_heads;
 const int64 = (values, dims) => new ort.Tensor("int64", BigInt64Array.from(values.map(BigInt)), dims);
 
-async function model() {
-  const session = await ort.InferenceSession.create(fs.readFileSync(path.join(folder, "onnx/model_quantized.onnx")));
+// The session as the page creates it on WebAssembly (the build's session options for this file).
+const catalog = JSON.parse(fs.readFileSync(path.join(root, "dist/models/catalog.json")));
+const pageOptions = catalog.models.find((m) => m.id === "tiny-random").session_options.wasm;
+
+async function model(options = pageOptions) {
+  // A copy: ONNX Runtime adds its own entries to the options it is given.
+  const session = await ort.InferenceSession.create(fs.readFileSync(path.join(folder, "onnx/model_quantized.onnx")), structuredClone(options));
   const empty = {};
   for (let i = 0; i < layers; i++) for (const kind of ["key", "value"]) {
     empty[`past_key_values.${i}.${kind}`] = new ort.Tensor("float32", new Float32Array(0), [1, kvHeads, 0, headSize]);
@@ -63,4 +68,18 @@ test("longer runs (prompts) still go through the original graph", async () => {
   const whole = await run(ids);
   assert.equal(whole.logits.length, 40 * config.vocab_size);
   assert.ok(whole.logits.every(Number.isFinite));
+});
+
+// The recipe saves this file as ONNX Runtime's optimizer leaves it, and the page runs the basic level only
+// (pagellm.dtypes.session_options): nothing is lost by that, the logits are those of a fully optimized session.
+test("the basic optimizer level computes what every level computes", async () => {
+  assert.deepEqual(pageOptions, { graphOptimizationLevel: "basic" });
+  const file = fs.readFileSync(path.join(folder, "onnx/model_quantized.onnx"));
+  assert.ok(file.includes("DynamicQuantizeMatMul"), "the file holds the optimizer's fused operators");
+  const basic = await model(), all = await model({ graphOptimizationLevel: "all" });
+  const ids = tokens(30, 3);
+  const [a, b] = [await basic.run(ids), await all.run(ids)];
+  assert.deepEqual(Array.from(a.logits), Array.from(b.logits));
+  const [stepA, stepB] = [await basic.run([ids[0]], a.past, 30), await all.run([ids[0]], b.past, 30)];
+  assert.deepEqual(Array.from(stepA.logits), Array.from(stepB.logits));
 });

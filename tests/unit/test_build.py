@@ -105,3 +105,11 @@ def test_build_errors_say_what_to_do(tmp_path):
         build.copy(tmp_path / "nope.js", tmp_path / "out.js")
     with pytest.raises(build.BuildError, match="failed .exit 3.. Do this"):
         build.run(["sh", "-c", "exit 3"], "a step", "Do this.")
+
+
+def test_built_catalog_names_the_files_saved_optimized_and_their_session_options():
+    catalog = json.loads((build.DIST / "models" / "catalog.json").read_text())
+    for entry in catalog["models"]:
+        assert entry["runtime_optimized"] == ["onnx/model_quantized.onnx"], entry["id"]
+        # The WebAssembly session of the int8 file runs the basic level only; WebGPU's 4-bit file is optimized as usual.
+        assert entry["session_options"] == {"wasm": {"graphOptimizationLevel": "basic"}, "webgpu": {}}, entry["id"]

@@ -71,3 +71,33 @@ def test_speculative_decoding_drafts_no_more_than_the_exact_branch_takes():
     from pagellm.speculative import MAX_DRAFT
 
     assert MAX_DRAFT + 1 == MAX_ROWS  # the last chosen token and the draft, in one run
+
+
+def test_the_file_saved_optimized_runs_with_the_basic_level_as_before(tmp_path):
+    from models.export import optimize_for_runtime
+
+    model = _int8(tmp_path, rows=True)
+    path = tmp_path / "optimized.onnx"
+    onnx.save(model, path)
+    report = optimize_for_runtime(str(path))
+    optimized = onnx.load(path)
+    ops = {n.op_type for n in optimized.graph.node}
+    for node in optimized.graph.node:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                ops |= {n.op_type for n in attribute.g.node}
+    assert "DynamicQuantizeMatMul" in ops, ops  # fused: the optimizer ran
+    assert report["level"] == "extended" and report["bytes"] == path.stat().st_size
+
+    class Unoptimized(Runner):  # the session as the page creates it (pagellm.dtypes.session_options)
+        def __init__(self, model):
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+            self.session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+            self.inputs = {i.name for i in self.session.get_inputs()}
+
+    before, after = Runner(model), Unoptimized(optimized)
+    prompt = [3, 17, 5, 9, 33, 2, 11]
+    np.testing.assert_array_equal(after(prompt, keep=1)[0], before(prompt, keep=1)[0])
+    _, past = before(prompt, keep=1)
+    np.testing.assert_array_equal(after([4, 8, 15], past, keep=0)[0], before([4, 8, 15], past, keep=0)[0])
