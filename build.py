@@ -529,9 +529,10 @@ def write_service_worker(dist: Path, manifest: dict) -> None:
 
 # -- serving ----------------------------------------------------------------------------------
 
-def make_server(root: Path, port: int = 0, *, isolate: bool = True, prefix: str = "/", host: str = "127.0.0.1"):
+def make_server(root: Path, port: int = 0, *, isolate: bool = True, prefix: str = "/", host: str = "127.0.0.1",
+                on_request=None):
     """A threaded static server for dist/: MIME types and COOP/COEP (optional) from pagellm.site_headers,
-    optional sub-path."""
+    optional sub-path; ``on_request(path)`` is told every GET (tests count downloads with it)."""
     import functools
     import http.server
 
@@ -543,6 +544,11 @@ def make_server(root: Path, port: int = 0, *, isolate: bool = True, prefix: str 
     class Handler(http.server.SimpleHTTPRequestHandler):
         extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
                           **{f".{ext}": kind for ext, kind in MIME_TYPES.items()}}
+
+        def do_GET(self):
+            if on_request:
+                on_request(self.path.split("?", 1)[0])
+            super().do_GET()
 
         def translate_path(self, path):
             path = path.split("?", 1)[0].split("#", 1)[0]

@@ -62,6 +62,14 @@ function workerText(msg) {
   return currentLocale() === "en" || !line ? msg.message : `${line} ${msg.message}`;
 }
 
+// Model files the page downloaded before the service worker controlled it (site path -> Blob): handed
+// to it with "keep", so that a first visit downloads the weights once.
+const fetched = new Map();
+
+export function keepFetched(path, blob) {
+  if (navigator.serviceWorker) fetched.set(path, blob);
+}
+
 // Ask the service worker to keep the loaded model's files (its weights for the dtype in use) offline, and
 // ONNX Runtime's WebGPU build when the model runs on WebGPU (the service worker does not precache it).
 export function keepLoadedModel() {
@@ -71,7 +79,10 @@ export function keepLoadedModel() {
   const model = state.catalog.models.find((m) => m.id === loaded.model);
   const files = Object.keys(model?.files ?? {}).filter((rel) => !rel.startsWith("onnx/") || rel === `onnx/${DTYPE_FILES[loaded.dtype]}`);
   const runtime = ui.device.textContent === "webgpu" ? ["mjs", "wasm"].map((ext) => `vendor/ort/${ORT_BUILDS.webgpu}.${ext}`) : [];
-  worker.postMessage({ type: "keep", paths: [...files.map((rel) => `models/${loaded.model}/${rel}`), ...runtime] });
+  const paths = [...files.map((rel) => `models/${loaded.model}/${rel}`), ...runtime];
+  const blobs = Object.fromEntries(paths.filter((path) => fetched.has(path)).map((path) => [path, fetched.get(path)]));
+  for (const path of Object.keys(blobs)) fetched.delete(path);
+  worker.postMessage({ type: "keep", paths, blobs });
 }
 
 // The model cache's entries by site path ("models/<id>/onnx/<file>"), for the current build's files.

@@ -6,7 +6,7 @@ import { formatBytes, ui } from "./dom.js";
 import { state } from "./state.js";
 import { showDownload, showProgress } from "./status.js";
 import { t } from "./i18n.js";
-import { MODEL_CACHE, cachedModelFiles } from "./offline.js";
+import { MODEL_CACHE, cachedModelFiles, keepFetched } from "./offline.js";
 
 async function guessDevice(choice) {
   if (choice === "wasm" || !navigator.gpu) return "wasm";
@@ -26,10 +26,14 @@ export function startPrefetch(modelId, choice) {
     const cached = navigator.serviceWorker?.controller ? await cachedModelFiles() : new Map();
     return Promise.all(wanted.map(async (rel) => {
       const path = `models/${model.id}/${rel}`;
-      const blob = await cachedBlob(cached, path, model.files[rel]) ?? await download(path, controller.signal, (n) => {
-        progress.loaded += n;
-        if (!state.pythonReady) showProgress(null, t("progress.starting_python_model", { loaded: formatBytes(progress.loaded), total: formatBytes(progress.total) }));
-      });
+      let blob = await cachedBlob(cached, path, model.files[rel]);
+      if (!blob) {
+        blob = await download(path, controller.signal, (n) => {
+          progress.loaded += n;
+          if (!state.pythonReady) showProgress(null, t("progress.starting_python_model", { loaded: formatBytes(progress.loaded), total: formatBytes(progress.total) }));
+        });
+        keepFetched(path, blob);
+      }
       return { path, blob };
     }));
   })();
@@ -87,7 +91,11 @@ export function watchEarlyDownload() {
   if (typeof BroadcastChannel === "undefined") return;
   const channel = new BroadcastChannel("pagellm-download");
   channel.onmessage = ({ data }) => {
-    if (state.modelReady || data.loaded >= data.total) channel.close();
+    if (data.blob) {  // the last message: the weights, for the service worker to keep
+      keepFetched(data.path, data.blob);
+      channel.close();
+      return;
+    }
     const model = state.catalog?.models.find((m) => m.id === ui.model.value)?.name ?? ui.model.value;
     const stage = state.pythonReady ? t("progress.loading", { name: model }) : t("progress.starting_python");
     if (!state.modelReady) showDownload(stage, data.loaded, data.total);

@@ -98,7 +98,13 @@ async function weightsBlob(plan) {
   }
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
-  return new Response(response.body.pipeThrough(announced(plan.size))).blob();
+  const blob = await new Response(response.body.pipeThrough(announced(plan.size))).blob();
+  // The page hands this copy to the service worker to keep (offline.js), instead of it downloading the
+  // weights a second time.
+  const channel = new BroadcastChannel("pagellm-download");
+  channel.postMessage({ path: `models/${plan.model}/${plan.weights}`, blob });
+  channel.close();
+  return blob;
 }
 
 // The bytes as they arrive, told to the page (prefetch.js, watchEarlyDownload) about ten times a second:

@@ -6,7 +6,8 @@
 //   hashing 180 MB on every visit cost the return visit ~0.7 s of CPU and the wasm streaming compile.
 // - The app shell and runtime are cached at install, per build, except ONNX Runtime's WebGPU build (27 MB
 //   that a WebAssembly device never loads): cached when first used, or kept on the page's request. Model
-//   files are cached when first used, keyed by their hash so an unchanged model survives a new build and
+//   files are cached when first used, or from the copy the page downloaded before this worker controlled
+//   it (checked like a download; a first visit fetches the weights once), keyed by their hash so an unchanged model survives a new build and
 //   an old one is deleted. The notebook lab
 //   (lab/, ~25 MB) is not fetched at install: a chat visitor never pays for it; the lab page asks for it
 //   to be kept ("keep" with a prefix), and its files are checked like every other.
@@ -73,8 +74,10 @@ async function store(cache, path, buffer) {
   }
 }
 
+const cacheFor = (path) => caches.open(isModelFile(path) ? MODEL_CACHE : SHELL_CACHE);
+
 async function serve(path) {
-  const cache = await caches.open(isModelFile(path) ? MODEL_CACHE : SHELL_CACHE);
+  const cache = await cacheFor(path);
   const cached = await cache.match(cacheKey(path));
   if (cached) {
     if (cached.headers.get(VERIFIED_SIZE) === String(BUILD.files[path].size)) {
@@ -137,14 +140,25 @@ self.addEventListener("fetch", (event) => {
     { status: 503, statusText: "Unavailable", headers: ISOLATION })));
 });
 
+// A file the page loaded before this worker controlled it. The copy the page hands over (a Blob it
+// downloaded) is checked against the manifest and stored, so it is not downloaded again; without one, or
+// when it does not match, the file is fetched and verified as usual.
+async function keep(path, blob) {
+  const cache = await cacheFor(path);
+  if (blob && !(await cache.match(cacheKey(path)))) {
+    const buffer = await blob.arrayBuffer();
+    if (await matches(buffer, path)) return store(cache, path, buffer);
+  }
+  await serve(path);
+}
+
 self.addEventListener("message", (event) => {
   const msg = event.data || {};
   if (msg.type === "keep") {
-    // The page loaded these before this worker controlled it: fetch (verified) and cache them now.
-    // `prefix` names a whole folder (the lab, for offline use).
+    // `prefix` names a whole folder (the lab, for offline use); `blobs` the page's copies by path.
     const paths = msg.prefix ? Object.keys(BUILD.files).filter((path) => path.startsWith(msg.prefix)) : msg.paths || [];
     event.waitUntil((async () => {
-      for (const path of paths) if (BUILD.files[path]) await serve(path).catch(() => null);
+      for (const path of paths) if (BUILD.files[path]) await keep(path, msg.blobs?.[path]).catch(() => null);
       event.source?.postMessage({ type: "kept", paths: msg.paths, prefix: msg.prefix });
     })());
   }

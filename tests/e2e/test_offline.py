@@ -10,6 +10,7 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import serve
 from tests.e2e.helpers import BOOT_TIMEOUT, ChatPage
 
 MODEL_FILE = "models/tiny-random/onnx/model_quantized.onnx"
@@ -27,6 +28,22 @@ def plain_server(root):
 def wait_until_model_is_kept(chat: ChatPage, model="tiny-random"):
     expect(chat.page.locator("html")).to_have_attribute("data-offline", "ready", timeout=BOOT_TIMEOUT)
     expect(chat.by("cached-models").locator(f"li[data-model={model}]")).to_have_count(1, timeout=BOOT_TIMEOUT)
+
+
+def test_a_first_visit_downloads_the_weights_once(page, guard, console, dist):
+    requested = []
+    server, url = serve(dist, on_request=requested.append)
+    try:
+        chat = ChatPage(page, url).open()
+        wait_until_model_is_kept(chat)
+        # The worker downloaded them while Python started; the service worker kept that copy.
+        assert requested.count("/" + MODEL_FILE) == 1, [path for path in requested if "/onnx/" in path]
+        page.reload()
+        chat.wait_state("ready", BOOT_TIMEOUT)
+        assert chat.ask("Hello again", max_tokens=4).strip()
+        assert requested.count("/" + MODEL_FILE) == 1
+    finally:
+        server.shutdown()
 
 
 def test_after_one_visit_the_page_reloads_and_chats_offline(chat):

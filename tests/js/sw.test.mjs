@@ -33,7 +33,7 @@ function startWorker(network) {
       keys: async () => [...caches.keys()], delete: async (name) => caches.delete(name),
     },
     fetch: async (url) => network(String(url)),
-    Response, Request, URL, crypto, console, TextEncoder,
+    Response, Request, URL, crypto, console, TextEncoder, Blob,
   };
   vm.runInNewContext(SOURCE, context);
   const get = async (path) => {
@@ -41,7 +41,13 @@ function startWorker(network) {
     listeners.fetch({ request: new Request(new URL(path, SITE)), respondWith: (p) => (answer = p) });
     return answer && await answer;
   };
-  return { get, told, caches };
+  // The page's "keep" message; resolves when the worker has answered "kept".
+  const keep = (paths, blobs) => new Promise((resolve) => {
+    let work;
+    listeners.message({ data: { type: "keep", paths, blobs }, waitUntil: (p) => (work = p),
+      source: { postMessage: (m) => work.then(() => resolve(m)) } });
+  });
+  return { get, keep, told, caches };
 }
 
 test("a file whose bytes match is served isolated, and kept with its verified size", async () => {
@@ -77,4 +83,23 @@ test("a damaged cached copy is dropped and fetched again", async () => {
 test("requests to other origins (remote endpoints) are left to the network", async () => {
   const sw = startWorker(() => { throw new Error("the service worker must not fetch this"); });
   assert.equal(await sw.get("https://api.example.com/v1/models"), null);  // respondWith was not called
+});
+
+test("a copy the page downloaded is kept without downloading it again, once it matches", async () => {
+  const fetched = [];
+  const sw = startWorker((url) => { fetched.push(url); return new Response(REAL); });
+  await sw.keep([FILE], { [FILE]: new Blob([REAL]) });
+  assert.deepEqual(fetched, []);
+  const [entry] = [...sw.caches.values()].flatMap((cache) => [...cache.entries.values()]);
+  assert.equal(entry.headers.get("X-Pagellm-Verified-Size"), String(REAL.length));
+  assert.deepEqual(Buffer.from(await entry.arrayBuffer()), REAL);
+});
+
+test("a copy from the page that does not match is not kept: the file is fetched and verified", async () => {
+  const fetched = [];
+  const sw = startWorker((url) => { fetched.push(url); return new Response(REAL); });
+  await sw.keep([FILE], { [FILE]: new Blob([REAL, "alert(1)"]) });
+  assert.deepEqual(fetched, [new URL(FILE, SITE).href]);
+  const [entry] = [...sw.caches.values()].flatMap((cache) => [...cache.entries.values()]);
+  assert.deepEqual(Buffer.from(await entry.arrayBuffer()), REAL);
 });
