@@ -239,8 +239,8 @@ def tables(summary: dict, remote: dict, meta: dict) -> list[tuple[str, list[str]
     devices = meta.get("first_visit_bytes_by_device") or {}
     if devices:
         out.append(("First-visit download per device, from the build (pagellm: the page, the service worker's "
-                    "precache and the model's weights; the measured column above also counts the service worker "
-                    "keeping the weights the page loaded before it took control)",
+                    "precache and the model's weights; the measured column above is every byte the server sent, "
+                    "the service worker's install included)",
                     ["device", "runtime and app", "model weights", "total"],
                     [[device, f"{d['app'] / 1e6:.1f} MB", f"{d['model'] / 1e6:.1f} MB",
                       f"{(d['app'] + d['model']) / 1e6:.1f} MB"] for device, d in devices.items()]))
