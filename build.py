@@ -242,7 +242,7 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
     from models.recipe import build_models
 
     from pagellm.dtypes import LOCAL_PREFERENCE, choose_dtype, session_options
-    from pagellm.local import download_files
+    from pagellm.local_choices import download_files
 
     catalog = load_catalog()
     wanted = model_ids or [m.id for m in catalog.models]
@@ -261,7 +261,7 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
                 copy(path, dist / "models" / model.id / rel)
                 files[rel] = path.stat().st_size
         # What the engine will fetch on each device (the page starts that download while Python boots);
-        # the choice is the engine's own (pagellm.local), so page and worker cannot disagree.
+        # the choice is the engine's own (pagellm.local_choices), so page and worker cannot disagree.
         fetched = {device: download_files(choose_dtype(device, model.dtypes)) for device in LOCAL_PREFERENCE}
         optimized = json.loads((folder / "recipe-report.json").read_text(encoding="utf-8")).get("runtime_optimized", [])
         # The options those sessions are created with: the early load (python-boot.mjs) uses them as they are.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from .errors import InputError, ModelLoadError
-from .local import _js_message
+from .local_choices import js_message
 
 DEFAULT_HUB = "https://huggingface.co"  # used only when the user asks for a Hub model and names no other Hub
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -50,7 +50,7 @@ async def hub_plan(host: str, model_id: str, revision: str, device: str):
         cache = await js.caches.open("transformers-cache")
         response = await cache.match(root + "config.json") or await js.fetch(root + "config.json")
     except Exception as err:
-        raise ModelLoadError(f"Could not reach the Hub at {host} ({_js_message(err)}).",
+        raise ModelLoadError(f"Could not reach the Hub at {host} ({js_message(err)}).",
                              hint="Check the Hub URL and your connection; cached models work offline.") from None
     if response.status == 404:
         raise ModelLoadError(f"There is no model {model_id} (revision {revision}) at {host}: its config.json was not found.",

@@ -8,8 +8,8 @@ its fetches are resolved against the site's base URL (which also makes a sub-pat
     async for event in engine.stream(conversation, GenerationSettings(temperature=0)):
         ...
 
-The choices that do not need a browser (device, dtype, generation options) are plain functions,
-unit-tested on CPython.
+Loading is `local_load.py`; the choices that need no browser (device, generation options, what a load
+failure means) are `local_choices.py`, unit-tested on CPython; speculative replies are `local_speculation.py`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import json
 import sys
 import time
 
-from .dtypes import choose_dtype, onnx_path, session_options
-from .engine import Citations, ContextUse, Delta, Progress, ProgressCallback, Reading, ReplyClock
+from .engine import Citations, ContextUse, Delta, ProgressCallback, Reading, ReplyClock
 from .errors import DeviceError, GenerationError, InputError, ModelLoadError, SettingsError, ToolLoopError
+from .local_choices import DEVICES, generation_options, js_message
+from .local_load import load_model
 from .messages import Conversation
-from .page_runtime import (claim_early_load, early_load_matches, import_engine_js, import_transformers, loaded_build,
-                           mark_loaded, ort_build_for, transformers, webgpu_adapter_info)
+from .page_runtime import transformers
 from .prefill import CachedPrompt, after_prompt, after_reply, common_prefix, plan_prompt, settle_chunks
 from .local_speculation import can_speculate, speculative_reply
 from .site import page_base_url
@@ -32,56 +32,6 @@ from .settings import GenerationSettings
 from .stops import StopStrings
 from .tools import Tool, ToolResultEvent, calls_in_text, run_calls, template_supports_tools
 
-DEVICES = ("auto", "webgpu", "wasm")
-CONFIG_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
-
-
-def choose_device(requested: str, webgpu_available: bool) -> tuple[str, str | None]:
-    """The device to run on, and a notice when the request could not be honoured."""
-    if requested not in DEVICES:
-        raise DeviceError(f"Unknown device {requested!r}: use one of {', '.join(DEVICES)}.")
-    if requested == "wasm":
-        return "wasm", None
-    if webgpu_available:
-        return "webgpu", None
-    if requested == "webgpu":
-        return "wasm", "WebGPU was requested but this browser granted no adapter: running on WebAssembly (CPU)."
-    return "wasm", None
-
-
-def generation_options(settings: GenerationSettings) -> dict:
-    """Transformers.js `generate()` options for these settings."""
-    options = {"max_new_tokens": settings.max_new_tokens, "repetition_penalty": settings.repetition_penalty}
-    if settings.greedy:
-        options["do_sample"] = False
-    else:
-        options.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k)
-    return options
-
-
-def download_files(dtype: str) -> list[str]:
-    return [*CONFIG_FILES, onnx_path(dtype)]
-
-
-def explain_load_failure(model: str, message: str) -> ModelLoadError:
-    lowered = message.lower()
-    if "memory" in lowered or "allocation" in lowered or "out of bounds" in lowered:
-        return ModelLoadError(f"The model {model} does not fit in this device's memory.",
-                              hint="Choose a smaller model or a smaller dtype, or close other tabs.")
-    if "404" in message or "not found" in lowered or "could not locate" in lowered:
-        return ModelLoadError(f"A file of the model {model} is missing on the site: {message}",
-                              hint="Rebuild the site (python build.py build) or pick another model.")
-    if "unsupported model type" in lowered or "not supported" in lowered:
-        return ModelLoadError(f"The model {model} has an architecture Transformers.js cannot run: {message}")
-    return ModelLoadError(f"The model {model} could not be loaded: {message}")
-
-
-# -- browser side ----------------------------------------------------------------------------
-
-SLOW_ATTENTION_NOTICE = (
-    "This model's graph uses GroupQueryAttention, whose WebAssembly kernel reads long prompts slowly "
-    "(about 5x slower at 1,000 tokens than the rewritten attention of the bundled models); short chats are "
-    "not affected. Convert it with this project's recipe (models/) for fast long prompts.")
 
 class LocalEngine:
     """A Transformers.js causal LM running in the page (WebGPU or WebAssembly)."""
@@ -122,7 +72,6 @@ class LocalEngine:
         self._settling = None         # the task feeding the last reply's full runs in the background
         self._settling_known: list[int] = []
         self._epoch = 0               # bumped whenever the cache is dropped or taken, so a late settle is void
-        self._early_operators: set[str] = set()  # operators the early load's files showed (web/python-boot.mjs)
         self.operators: set[str] = set()  # what the loaded graph showed (engine-env.js MARKERS)
         self.started_early = False    # the session is the one web/python-boot.mjs created while Python started
 
@@ -137,134 +86,18 @@ class LocalEngine:
     async def load(self, progress: ProgressCallback | None = None) -> None:
         if sys.platform != "emscripten":
             raise DeviceError("LocalEngine runs inside a browser page (Pyodide). On CPython use RemoteEngine.")
-        from pyodide.ffi import create_proxy, to_js
-        import js
-
         started = time.perf_counter()
-        report = progress or (lambda p: None)
         self.site_url = self.site_url or page_base_url()
-        report(Progress("Loading Transformers.js"))
-        early, plan = await claim_early_load()
-        T = await import_transformers(self.site_url)
-        engine_js = await import_engine_js(self.site_url)
-
-        adapter = await webgpu_adapter_info() if self.requested_device != "wasm" else None
-        self.device, self.notice = choose_device(self.requested_device, adapter is not None)
-        build, device, note = ort_build_for(self.device, loaded_build())
-        self._ort_build = build
-        if device != self.device:
-            self.device, self.notice = device, note
-        self.dtype = self.requested_dtype or choose_dtype(self.device, self.dtypes)
-        if self.device == "webgpu" and adapter and adapter["fallback"]:
-            self.notice = "WebGPU runs on a software adapter here (no GPU): expect it to be slower than WebAssembly."
-
-        total = sum(self.file_sizes.get(f, 0) for f in download_files(self.dtype)) or None
-        loaded = {"bytes": 0, "last": 0.0}
-
-        def on_bytes(url, count):
-            loaded["bytes"] += count
-            now = time.perf_counter()
-            if now - loaded["last"] > 0.1:  # ~10 updates a second are plenty for a progress bar
-                loaded["last"] = now
-                report(Progress("Downloading model", loaded["bytes"], total, str(url)))
-
-        failed = asyncio.get_event_loop().create_future()
-
-        def on_failure(message):
-            if not failed.done():
-                failed.set_result(str(message))
-
-        operators = set()
-        self._proxies = [create_proxy(on_bytes), create_proxy(on_failure), create_proxy(lambda op: operators.add(str(op)))]
-        files = to_js(self.files, dict_converter=js.Map.new)
-        inputs = {"T": T, "base": self.site_url, "source": to_js(self.source, dict_converter=js.Object.fromEntries),
-                  "ortBuild": build, "files": files, "onBytes": self._proxies[0], "onFailure": self._proxies[1],
-                  "onOperator": self._proxies[2]}
-        env = engine_js.configureEnv(to_js(inputs, dict_converter=js.Object.fromEntries))
-        self._engine_js = engine_js
-        self._fetch_failed = failed
-        self._set_threads(env, js)
-        if early is not None:
-            wanted = {"base": self.site_url, "model": self.model_id, "device": self.device, "dtype": self.dtype,
-                      "ortBuild": build, "threads": self.threads,
-                      "sessionOptions": session_options(self.device, self.dtype, self.runtime_optimized)}
-            if self.source.get("kind") != "site" or not early_load_matches(plan, wanted):
-                early.discard()
-                early = None
         try:
-            if early is None or not await self._adopt_early(early, report):
-                await self._load_weights(T, to_js, js, report)
-        except ModelLoadError as err:  # a WebGPU session that fails still leaves WebAssembly
-            if self.device != "webgpu":
-                raise
-            self.notice = f"WebGPU failed ({err.message}): running on WebAssembly (CPU) instead."
-            self.device, self.dtype = "wasm", self.requested_dtype or choose_dtype("wasm", self.dtypes)
-            await self._load_weights(T, to_js, js, report)
+            loaded = await load_model(self, progress or (lambda p: None))
         finally:
-            files.clear()  # what this load did not use (another device's weights): let it go
-            self.files = {}
-            report(Progress("Ready", 1, 1))
-        self.operators = operators | self._early_operators
-        if self.device == "wasm" and "GroupQueryAttention" in self.operators:
-            self._add_notice(SLOW_ATTENTION_NOTICE)
-        self.load_seconds = time.perf_counter() - started
-
-    async def _adopt_early(self, early, report) -> bool:
-        """Take the tokenizer and session made while Python started; False when that load failed."""
-        report(Progress("Preparing the model (ONNX Runtime session)"))
-        try:
-            result = await early.load
-        except Exception:  # noqa: BLE001 - a file or the session failed early: load here, with its message
-            return False
-        mark_loaded(self._ort_build)
-        self._tokenizer, self._model = result.tokenizer, result.model
-        self.started_early = True
-        self._early_operators = {str(op) for op in result.operators}
-        self._engine_js.yieldEachStep(self._model)
-        self._prompt_js = self._engine_js.promptOps(transformers())
+            self.files = {}  # handed to Transformers.js (or not needed): let them go
         self.forget_cache()
-        return True
-
-    def _add_notice(self, note: str) -> None:
-        self.notice = f"{self.notice} {note}" if self.notice else note
-
-    def _set_threads(self, env, js) -> None:
-        """WebAssembly threads need SharedArrayBuffer, which only a cross-origin isolated page has."""
-        isolated = bool(getattr(js, "crossOriginIsolated", False))
-        if self.threads is not None:
-            env.backends.onnx.wasm.numThreads = self.threads if isolated else 1
-            if self.threads > 1 and not isolated:
-                self._add_notice(f"{self.threads} threads were requested, but this page is not cross-origin "
-                                 "isolated: running single-threaded.")
-
-    async def _load_weights(self, T, to_js, js, report) -> None:
-        options = {"device": self.device, "dtype": self.dtype,
-                   "session_options": session_options(self.device, self.dtype, self.runtime_optimized)}
-        if self.source.get("revision"):
-            options["revision"] = self.source["revision"]
-        options = to_js(options, dict_converter=js.Object.fromEntries)
-        try:
-            revision = to_js({"revision": self.source.get("revision", "main")}, dict_converter=js.Object.fromEntries)
-            self._tokenizer = await self._unless_fetch_failed(T.AutoTokenizer.from_pretrained(self.model_id, revision))
-            report(Progress("Preparing the model (ONNX Runtime session)"))
-            mark_loaded(self._ort_build)  # the first session loads ONNX Runtime's module
-            self._model = await self._unless_fetch_failed(T.AutoModelForCausalLM.from_pretrained(self.model_id, options))
-            self._engine_js.yieldEachStep(self._model)
-            self._prompt_js = self._engine_js.promptOps(T)
-            self.forget_cache()
-        except ModelLoadError:
-            raise
-        except Exception as err:
-            raise explain_load_failure(self.model_id, _js_message(err)) from None
-
-    async def _unless_fetch_failed(self, promise):
-        """Await a Transformers.js load, but fail at once with the reason when one of its files failed."""
-        task = asyncio.ensure_future(promise)
-        await asyncio.wait({task, self._fetch_failed}, return_when=asyncio.FIRST_COMPLETED)
-        if self._fetch_failed.done():
-            task.cancel()
-            raise ModelLoadError(f"The model {self.model_id} could not be loaded: {self._fetch_failed.result()}")
-        return task.result()
+        self._tokenizer, self._model = loaded.tokenizer, loaded.model
+        self._engine_js, self._prompt_js, self._keepalive = loaded.engine_js, loaded.prompt_js, loaded.keepalive
+        self.device, self.dtype, self.notice = loaded.device, loaded.dtype, loaded.notice
+        self.operators, self.started_early = loaded.operators, loaded.started_early
+        self.load_seconds = time.perf_counter() - started
 
     def count_tokens(self, messages: list[dict]) -> int:
         return len(self._prompt_ids(messages))
@@ -500,15 +333,8 @@ class LocalEngine:
             token_proxy.destroy()
 
 
-def _js_message(err: Exception) -> str:
-    message = str(err)
-    for prefix in ("Error: ", "JsException: "):
-        message = message.replace(prefix, "")
-    return message.strip() or type(err).__name__
-
-
 def _generation_error(err: Exception) -> Exception:
-    message = _js_message(err)
+    message = js_message(err)
     if "memory" in message.lower():
         return GenerationError("The model ran out of memory while answering.", hint="Shorten the conversation or use a smaller model.")
     return GenerationError(f"The model failed while answering: {message}")

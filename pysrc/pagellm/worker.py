@@ -121,7 +121,8 @@ class WorkerApp:
         """A model from a Hub (by id) or from a folder on this computer: check the fit, then load."""
         from .errors import ModelLoadError
         from .hub import DEFAULT_HUB, folder_plan, hub_plan, parse_hub_id
-        from .local import LocalEngine, choose_device
+        from .local import LocalEngine
+        from .local_choices import choose_device
 
         device, _ = choose_device(request.device or "auto", self.webgpu)
         if request.hub:

@@ -32,8 +32,9 @@ def _make_remote(backend: dict):
 
 # What the worker imports on its way to a first reply, local or remote: build_snapshot.mjs imports these
 # into the Python memory snapshot the page starts from, so a visit spends no time importing them.
-PRELOADED = ("pagellm.local", "pagellm.local_speculation", "pagellm.remote", "pagellm.page_embedder",
-             "pagellm.page_runtime", "pagellm.transports.browser", "transformers_js_py")
+PRELOADED = ("pagellm.local", "pagellm.local_load", "pagellm.local_choices", "pagellm.local_speculation",
+             "pagellm.remote", "pagellm.page_embedder", "pagellm.page_runtime", "pagellm.transports.browser",
+             "transformers_js_py")
 
 
 def serve_worker() -> None:

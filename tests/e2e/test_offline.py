@@ -7,7 +7,6 @@ import http.server
 import shutil
 import threading
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import serve

@@ -9,7 +9,7 @@ MODULES = ["errors", "protocol", "site_config", "messages", "settings", "stops",
            "tools", "schema", "structured", "hub",
            "fit", "dtypes", "urls", "site_headers", "site", "openai_errors", "remote", "notebook", "page_tools"]
 
-MODULES += ["retrieval", "attachments", "grounding", "page_runtime", "message"]
+MODULES += ["retrieval", "attachments", "grounding", "page_runtime", "message", "local_choices"]
 
 
 @pytest.mark.parametrize("name", MODULES)

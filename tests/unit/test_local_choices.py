@@ -6,7 +6,9 @@ import pytest
 
 from pagellm import GenerationSettings
 from pagellm.errors import DeviceError, ModelLoadError
-from pagellm.local import LocalEngine, choose_device, choose_dtype, explain_load_failure, generation_options
+from pagellm.dtypes import choose_dtype
+from pagellm.local import LocalEngine
+from pagellm.local_choices import choose_device, explain_load_failure, generation_options
 
 
 def test_device_is_chosen_honestly():
