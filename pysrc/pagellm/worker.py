@@ -21,8 +21,9 @@ from typing import Callable
 from . import protocol as p
 from .attachments import Attachment
 from .engine import Citations, ContextUse, Delta, Final, Reading
-from .errors import GenerationError, InputError, PagellmError
+from .errors import GenerationError, InputError, ModelLoadError, PagellmError
 from .grounding import check_images
+from .local_choices import choose_device
 from .message import MAX_MESSAGE_CHARS
 from .messages import Conversation, summary_request
 from .page_tools import PageTools
@@ -108,9 +109,8 @@ class WorkerApp:
         if self.local is not None and hasattr(self.local, "forget_cache"):
             self.local.forget_cache()  # one key/value cache at a time: the old model's goes
         self.local = engine
-        self.emit(p.Loaded(model=model_id, name=name, device=engine.device, dtype=engine.dtype,
-                           notice=engine.notice, seconds=engine.load_seconds or 0.0,
-                           early=getattr(engine, "started_early", False)))
+        self.emit(p.Loaded(model=model_id, name=name, device=engine.device, dtype=engine.dtype, notice=engine.notice,
+                           seconds=engine.load_seconds or 0.0, early=getattr(engine, "started_early", False)))
 
     async def on_folder(self, request: p.Folder) -> None:
         """Keep a model folder's files (the chosen folder's own name dropped from each path)."""
@@ -119,10 +119,8 @@ class WorkerApp:
 
     async def load_external(self, request: p.Load) -> None:
         """A model from a Hub (by id) or from a folder on this computer: check the fit, then load."""
-        from .errors import ModelLoadError
         from .hub import DEFAULT_HUB, folder_plan, hub_plan, parse_hub_id
         from .local import LocalEngine
-        from .local_choices import choose_device
 
         device, _ = choose_device(request.device or "auto", self.webgpu)
         if request.hub:
