@@ -51,13 +51,20 @@ def test_smollm2_repeats_a_passage_with_accepted_drafts_and_the_same_words(page,
 def test_smollm2_sampled_reply_drafts_too(page, guard, console, site):
     """With sampling, drafts are kept by the speculative-sampling rule: at a low temperature the model repeats
     the passage and keeps drafts (the rule itself is tested for its distribution in tests/js; replies are
-    random here, so this only asks that some drafts are kept)."""
+    random here, so this only asks that some drafts are kept: a reply that happens not to copy the passage is
+    asked for again, up to three times)."""
     chat = ChatPage(page, site)
     chat.open("model=smollm2-135m-instruct&device=wasm", wait_ready=False)
     chat.wait_state("ready", REAL_MODEL_BOOT)
     chat.by("speculative").select_option("on")
-    text = chat.ask(f"Repeat this passage word for word:\n\n{PASSAGE}", max_tokens=48, temperature=0.1)
-    stats = chat.by("stats")
-    drafted, accepted = int(stats.get_attribute("data-drafted-tokens")), int(stats.get_attribute("data-accepted-tokens"))
-    assert 1 <= accepted <= drafted, (drafted, accepted)
-    assert text.strip()
+    seen = []
+    for _ in range(3):
+        text = chat.ask(f"Repeat this passage word for word:\n\n{PASSAGE}", max_tokens=48, temperature=0.1)
+        assert text.strip()
+        stats = chat.by("stats")
+        drafted, accepted = int(stats.get_attribute("data-drafted-tokens")), int(stats.get_attribute("data-accepted-tokens"))
+        assert accepted <= drafted, (drafted, accepted)
+        seen.append((drafted, accepted))
+        if accepted >= 1:
+            break
+    assert seen[-1][1] >= 1, seen
