@@ -262,11 +262,11 @@ def write_models(dist: Path, model_ids: list[str] | None) -> dict:
                 files[rel] = path.stat().st_size
         # What the engine will fetch on each device (the page starts that download while Python boots);
         # the choice is the engine's own (pagellm.local_choices), so page and worker cannot disagree.
-        fetched = {device: download_files(choose_dtype(device, model.dtypes)) for device in LOCAL_PREFERENCE}
+        chosen = {device: choose_dtype(device, model.dtypes) for device in LOCAL_PREFERENCE}
+        fetched = {device: download_files(dtype) for device, dtype in chosen.items()}
         optimized = json.loads((folder / "recipe-report.json").read_text(encoding="utf-8")).get("runtime_optimized", [])
         # The options those sessions are created with: the early load (python-boot.mjs) uses them as they are.
-        options = {device: session_options(device, choose_dtype(device, model.dtypes), optimized)
-                   for device in LOCAL_PREFERENCE}
+        options = {device: session_options(device, dtype, optimized) for device, dtype in chosen.items()}
         entries.append({**model.to_dict(), "files": files, "fetched_files": fetched,
                         "runtime_optimized": optimized, "session_options": options,
                         "for_tests": model.source.kind == "tiny-random",  # offered only when a link names it

@@ -45,7 +45,7 @@ LOG_DIR = CACHE_DIR / "logs"
 KEY_FILE = "recipe-key.txt"
 REPORT_FILE = "recipe-report.json"
 # The dtypes whose file is saved as ONNX Runtime's CPU optimizer leaves it (the WebAssembly file): the page
-# creates their session with the optimizer off. A folder source's files are used as they are.
+# creates their session with the basic level only (pagellm.dtypes.session_options).
 RUNTIME_OPTIMIZED = ("q8",)
 # The files of a model folder that the page needs (besides onnx/<dtype files>).
 PAGE_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -199,11 +199,15 @@ def _convert(entry: ModelEntry, work: Path, runner: "_StepRunner") -> tuple[Path
             onnx[dtype] = onnx_dir / DTYPE_FILES[dtype]
             runner.run(f"quantize {dtype}", quantizers[dtype], fp32_path=str(onnx["fp32"]),
                        out_path=str(onnx[dtype]))
-    for dtype in RUNTIME_OPTIMIZED:
-        if dtype in entry.dtypes:
-            runner.run(f"optimize {dtype} for ONNX Runtime", "models.export:optimize_for_runtime",
-                       onnx_path=str(onnx[dtype]))
+    for dtype in _runtime_optimized(entry):
+        runner.run(f"optimize {dtype} for ONNX Runtime", "models.export:optimize_for_runtime",
+                   onnx_path=str(onnx[dtype]))
     return hf_dir, onnx
+
+
+def _runtime_optimized(entry: ModelEntry) -> list[str]:
+    """The dtypes whose file the recipe saves optimized: a folder source's files are used as they are."""
+    return [] if isinstance(entry.source, FolderSource) else [d for d in RUNTIME_OPTIMIZED if d in entry.dtypes]
 
 
 def _assemble(entry: ModelEntry, hf_dir: Path, onnx: dict[str, Path], stage: Path) -> None:
@@ -388,8 +392,7 @@ def _report(entry: ModelEntry, key: str, stage: Path, steps: list[dict], check: 
         "peak_rss_mb": max((s["peak_rss_mb"] for s in steps), default=0),
         "steps": steps,
         "files": files,
-        "runtime_optimized": sorted(entry.onnx_files[d] for d in RUNTIME_OPTIMIZED
-                                    if d in entry.onnx_files and not isinstance(entry.source, FolderSource)),
+        "runtime_optimized": sorted(entry.onnx_files[d] for d in _runtime_optimized(entry)),
         "check": check,
     }
 

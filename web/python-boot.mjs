@@ -85,6 +85,8 @@ async function loadEarly(plan) {
   return { tokenizer, model, ...seen };
 }
 
+const DOWNLOAD_CHANNEL = "pagellm-download";  // read by the page (prefetch.js, watchEarlyDownload)
+
 // The weights as a Blob, asked for at once: from the service worker's cache when it holds this build's
 // verified copy (a Blob on disk, no bytes through this thread), else fetched (verified by the service
 // worker when it controls the page). Either way they arrive while Python starts.
@@ -101,7 +103,7 @@ async function weightsBlob(plan) {
   const blob = await new Response(response.body.pipeThrough(announced(plan.size))).blob();
   // The page hands this copy to the service worker to keep (offline.js), instead of it downloading the
   // weights a second time.
-  const channel = new BroadcastChannel("pagellm-download");
+  const channel = new BroadcastChannel(DOWNLOAD_CHANNEL);
   channel.postMessage({ path: `models/${plan.model}/${plan.weights}`, blob });
   channel.close();
   return blob;
@@ -110,7 +112,7 @@ async function weightsBlob(plan) {
 // The bytes as they arrive, told to the page (prefetch.js, watchEarlyDownload) about ten times a second:
 // a first visit shows the download's progress, speed and time left while Python starts.
 function announced(total) {
-  const channel = new BroadcastChannel("pagellm-download");
+  const channel = new BroadcastChannel(DOWNLOAD_CHANNEL);
   let loaded = 0, told = 0;
   return new TransformStream({
     transform(chunk, out) {

@@ -7,8 +7,8 @@
 // - The app shell and runtime are cached at install, per build, except ONNX Runtime's WebGPU build (27 MB
 //   that a WebAssembly device never loads): cached when first used, or kept on the page's request. Model
 //   files are cached when first used, or from the copy the page downloaded before this worker controlled
-//   it (checked like a download; a first visit fetches the weights once), keyed by their hash so an unchanged model survives a new build and
-//   an old one is deleted. The notebook lab
+//   it (checked like a download; a first visit fetches the weights once), keyed by their hash so an
+//   unchanged model survives a new build and an old one is deleted. The notebook lab
 //   (lab/, ~25 MB) is not fetched at install: a chat visitor never pays for it; the lab page asks for it
 //   to be kept ("keep" with a prefix), and its files are checked like every other.
 // - Responses carry COOP/COEP, so the page is cross-origin isolated (threads) even on hosts such as
