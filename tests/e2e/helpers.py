@@ -67,6 +67,11 @@ class ChatPage:
         self.wait_state("ready")
         return self.messages("assistant").last.locator(".content").inner_text()
 
+    def wait_reply_text(self, timeout: float = REPLY_TIMEOUT) -> None:
+        """Wait until the streaming reply shows the model's words (while the prompt is read, it shows
+        a "Reading" notice instead, and a reply stopped then has no text)."""
+        expect(self.page.locator("[data-streaming=true][data-updates]")).to_have_count(1, timeout=timeout)
+
     def messages(self, role: str | None = None):
         selector = self.by("message")
         return selector.and_(self.page.locator(f"[data-role={role}]")) if role else selector

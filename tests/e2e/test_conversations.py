@@ -107,7 +107,7 @@ def test_continue_a_reply_cut_at_the_token_limit_and_one_that_was_stopped(chat):
     # Stopped by the user (Escape), then carried on.
     chat.set_setting("max-tokens", 1500)
     chat.send("Write a very long essay")
-    expect(chat.page.locator("[data-streaming=true] .content")).not_to_have_text("", timeout=120_000)
+    chat.wait_reply_text(timeout=120_000)
     chat.page.keyboard.press("Escape")
     chat.wait_state("ready")
     stopped = chat.messages("assistant").last
