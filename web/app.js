@@ -12,7 +12,7 @@ import { renderConversation } from "./render.js";
 import { renderWelcome } from "./welcome.js";
 import { currentChatId, emptyChat, openInPython, renderChatList } from "./chats.js";
 import { branchIntent, loadModel, sendIfWaiting } from "./intents.js";
-import { cancelPrefetch, startPrefetch, watchEarlyDownload } from "./prefetch.js";
+import { cancelPrefetch, startPrefetch, watchWorkerDownloads } from "./prefetch.js";
 import { startServiceWorkerWhenQuiet, watchPythonStart } from "./offline.js";
 import { bindEvents, useLocale } from "./bind.js";
 import { DTYPE_FILES, ORT_BUILDS } from "./facts.js";
@@ -52,8 +52,8 @@ async function boot() {
     // The bundled model: the worker loads it while Python starts (python-boot.mjs); for a model it cannot
     // plan, the page downloads the files meanwhile and hands them over with the load request.
     const early = backendValue() === "local" && !state.useHub ? earlyLoad(ui.model.value, ui.deviceChoice.value) : null;
-    if (early) watchEarlyDownload();
-    else if (backendValue() === "local" && !state.useHub) state.prefetch = startPrefetch(ui.model.value, ui.deviceChoice.value);
+    watchWorkerDownloads();
+    if (!early && backendValue() === "local" && !state.useHub) state.prefetch = startPrefetch(ui.model.value, ui.deviceChoice.value);
     state.client = await startWorker(config, early);
     await whenPythonReady(await nextEvent(state.client.send("init", { base: new URL("./", location.href).href, catalog })));
   } catch (err) {
@@ -66,7 +66,12 @@ async function boot() {
 async function startWorker(config, early) {
   // Absolute URLs: the worker runs from a blob: URL, so relative ones would not resolve.
   const here = (path) => new URL(path, location.href).href;
-  config.interpreter = here(config.interpreter) + (early ? `?early=${encodeURIComponent(JSON.stringify(early))}` : "");
+  // The interpreter module's query: what to load early, and whether to hand over what it downloads (a page
+  // no service worker controls yet: python-boot.mjs).
+  const query = new URLSearchParams();
+  if (early) query.set("early", JSON.stringify(early));
+  if (navigator.serviceWorker && !navigator.serviceWorker.controller) query.set("handover", "");
+  config.interpreter = here(config.interpreter) + (query.size ? `?${query}` : "");
   config.files = Object.fromEntries(Object.entries(config.files ?? {}).map(([url, to]) => [here(url), to]));
   const script = Object.assign(document.createElement("script"), { type: "py", src: here("./worker.py") });
   script.setAttribute("worker", "");

@@ -38,6 +38,7 @@ async function startServiceWorker() {
     if (msg.type === "integrity" || msg.type === "quota") showError(workerText(msg));
     if (msg.type === "repaired") ui.storeNote.textContent = workerText(msg);
     if (msg.type === "kept") showStorage();
+    if (msg.type === "copies") answerCopies(event.ports[0]);
   });
   try {
     await navigator.serviceWorker.register("./sw.js");
@@ -62,12 +63,20 @@ function workerText(msg) {
   return currentLocale() === "en" || !line ? msg.message : `${line} ${msg.message}`;
 }
 
-// Model files the page downloaded before the service worker controlled it (site path -> Blob): handed
-// to it with "keep", so that a first visit downloads the weights once.
+// Files downloaded before the service worker controlled the page (site path -> Blob: the weights, and the
+// worker's Python and ONNX Runtime files). The service worker's install asks for them ("copies") and
+// "keep" brings the model's: it checks each against the build's hashes and keeps it instead of downloading
+// it again, so a first visit downloads each file once.
 const fetched = new Map();
 
 export function keepFetched(path, blob) {
-  if (navigator.serviceWorker) fetched.set(path, blob);
+  if (navigator.serviceWorker && !navigator.serviceWorker.controller) fetched.set(path, blob);
+}
+
+// The install's question: all the copies; only the model's are kept for "keep" afterwards.
+function answerCopies(port) {
+  port?.postMessage({ blobs: Object.fromEntries(fetched) });
+  for (const path of fetched.keys()) if (!path.startsWith("models/")) fetched.delete(path);
 }
 
 // Ask the service worker to keep the loaded model's files (its weights for the dtype in use) offline, and

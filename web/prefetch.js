@@ -85,15 +85,15 @@ export async function takePrefetched(modelId, choice) {
   }
 }
 
-// The worker downloads the bundled model while Python starts (python-boot.mjs) and tells its progress on
-// a broadcast channel: shown until the model is ready.
-export function watchEarlyDownload() {
+// The worker (python-boot.mjs) tells on a broadcast channel how the bundled model's download goes while
+// Python starts (shown until the model is ready) and, on a first visit, hands over each file it downloaded,
+// for the service worker to keep (offline.js).
+export function watchWorkerDownloads() {
   if (typeof BroadcastChannel === "undefined") return;
   const channel = new BroadcastChannel("pagellm-download");
   channel.onmessage = ({ data }) => {
-    if (data.blob) {  // the last message: the weights, for the service worker to keep
+    if (data.blob) {
       keepFetched(data.path, data.blob);
-      channel.close();
       return;
     }
     const model = state.catalog?.models.find((m) => m.id === ui.model.value)?.name ?? ui.model.value;

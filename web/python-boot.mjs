@@ -9,6 +9,36 @@ import { START_CHANNEL, fetchSnapshot } from "./python-snapshot.mjs";
 
 export const version = pyodide.version;
 
+const DOWNLOAD_CHANNEL = "pagellm-download";  // read by the page (prefetch.js, watchWorkerDownloads)
+const here = new URL(import.meta.url);
+const siteBase = new URL("./", here).href;
+
+// A first visit (?handover: no service worker controls the page yet): every file of the site this worker
+// downloads goes to the page as a Blob too, and the page hands it to the service worker (offline.js), whose
+// install would otherwise download Python's and ONNX Runtime's files a second time. The weights come
+// through weightsBlob, which has them as a Blob already; the rest through fetch, whose responses are teed.
+const handingOver = here.searchParams.has("handover");
+const fetchOnce = globalThis.fetch;
+
+function handOver(path, blob) {
+  if (!handingOver) return;
+  const channel = new BroadcastChannel(DOWNLOAD_CHANNEL);
+  channel.postMessage({ path, blob });
+  channel.close();
+}
+
+if (handingOver) {
+  globalThis.fetch = async (input, init) => {
+    const response = await fetchOnce(input, init);
+    const method = init?.method ?? input?.method ?? "GET";
+    if (response.ok && method === "GET" && response.url.startsWith(siteBase)) {
+      const path = response.url.slice(siteBase.length).split(/[?#]/)[0];
+      response.clone().blob().then((blob) => handOver(path, blob), () => {});
+    }
+    return response;
+  };
+}
+
 // Asked for at once: the bytes arrive while PyScript sets up its worker.
 const snapshot = fetchSnapshot(new URL(PYTHON_SNAPSHOT, import.meta.url).href).catch(() => null);
 
@@ -38,7 +68,7 @@ function hasStandardLibrary(interpreter) {
   return interpreter.runPython("import os, sys; all(os.path.exists(p) for p in sys.path if p.endswith('.zip'))");
 }
 
-const asked = JSON.parse(new URL(import.meta.url).searchParams.get("early") || "null");
+const asked = JSON.parse(here.searchParams.get("early") || "null");
 if (asked) {
   const plan = choosePlan(asked);
   const load = plan.then(loadEarly);
@@ -85,8 +115,6 @@ async function loadEarly(plan) {
   return { tokenizer, model, ...seen };
 }
 
-const DOWNLOAD_CHANNEL = "pagellm-download";  // read by the page (prefetch.js, watchEarlyDownload)
-
 // The weights as a Blob, asked for at once: from the service worker's cache when it holds this build's
 // verified copy (a Blob on disk, no bytes through this thread), else fetched (verified by the service
 // worker when it controls the page). Either way they arrive while Python starts.
@@ -98,18 +126,14 @@ async function weightsBlob(plan) {
     const response = await cache.match(request);
     if (response?.headers.get("X-Pagellm-Verified-Size") === String(plan.size)) return response.blob();
   }
-  const response = await fetch(url);
+  const response = await fetchOnce(url);
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
   const blob = await new Response(response.body.pipeThrough(announced(plan.size))).blob();
-  // The page hands this copy to the service worker to keep (offline.js), instead of it downloading the
-  // weights a second time.
-  const channel = new BroadcastChannel(DOWNLOAD_CHANNEL);
-  channel.postMessage({ path: `models/${plan.model}/${plan.weights}`, blob });
-  channel.close();
+  handOver(`models/${plan.model}/${plan.weights}`, blob);
   return blob;
 }
 
-// The bytes as they arrive, told to the page (prefetch.js, watchEarlyDownload) about ten times a second:
+// The bytes as they arrive, told to the page (prefetch.js, watchWorkerDownloads) about ten times a second:
 // a first visit shows the download's progress, speed and time left while Python starts.
 function announced(total) {
   const channel = new BroadcastChannel(DOWNLOAD_CHANNEL);

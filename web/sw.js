@@ -6,9 +6,11 @@
 //   hashing 180 MB on every visit cost the return visit ~0.7 s of CPU and the wasm streaming compile.
 // - The app shell and runtime are cached at install, per build, except ONNX Runtime's WebGPU build (27 MB
 //   that a WebAssembly device never loads): cached when first used, or kept on the page's request. Model
-//   files are cached when first used, or from the copy the page downloaded before this worker controlled
-//   it (checked like a download; a first visit fetches the weights once), keyed by their hash so an
-//   unchanged model survives a new build and an old one is deleted. The notebook lab
+//   files are cached when first used, keyed by their hash so an unchanged model survives a new build and
+//   an old one is deleted.
+// - A file the page downloaded before this worker controlled it (a first visit: the weights, Python's and
+//   ONNX Runtime's files) is taken from the page's copy, checked like a download, instead of being
+//   downloaded again: the install asks the page for its copies, "keep" brings them. The notebook lab
 //   (lab/, ~25 MB) is not fetched at install: a chat visitor never pays for it; the lab page asks for it
 //   to be kept ("keep" with a prefix), and its files are checked like every other.
 // - Responses carry COOP/COEP, so the page is cross-origin isolated (threads) even on hosts such as
@@ -58,7 +60,12 @@ function refuse(path, why) {
   return new Response(message, { status: 502, statusText: "Integrity check failed", headers: ISOLATION });
 }
 
-async function fetchVerified(path) {
+// The file's bytes checked against the manifest: the page's copy (a Blob) when it matches, else downloaded.
+async function obtain(path, copy) {
+  if (copy) {
+    const buffer = await copy.arrayBuffer();
+    if (await matches(buffer, path)) return { buffer };
+  }
   const response = await fetch(new URL(path, SCOPE).href, { cache: "no-cache" });
   if (!response.ok) return { response };
   const buffer = await response.arrayBuffer();
@@ -76,7 +83,7 @@ async function store(cache, path, buffer) {
 
 const cacheFor = (path) => caches.open(isModelFile(path) ? MODEL_CACHE : SHELL_CACHE);
 
-async function serve(path) {
+async function serve(path, copy) {
   const cache = await cacheFor(path);
   const cached = await cache.match(cacheKey(path));
   if (cached) {
@@ -93,7 +100,7 @@ async function serve(path) {
     await cache.delete(cacheKey(path));
     tell({ type: "repaired", path, message: `The cached copy of ${path} was damaged: it was dropped and fetched again.` });
   }
-  const result = await fetchVerified(path);
+  const result = await obtain(path, copy);
   if (result.response) return result.response;
   if (result.refused) return refuse(path, "its bytes differ from this build's manifest");
   await store(cache, path, result.buffer);
@@ -105,14 +112,29 @@ self.addEventListener("install", (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(SHELL_CACHE);
     const shell = Object.keys(BUILD.files).filter((path) => !isModelFile(path) && !isLabFile(path) && !isWebGpuRuntime(path));
+    const copies = await pageCopies();
     for (const path of shell) {
       if (await cache.match(cacheKey(path))) continue;
-      const result = await fetchVerified(path);
+      const result = await obtain(path, copies[path]);
       if (result.buffer && !result.refused) await store(cache, path, result.buffer);
     }
     await self.skipWaiting();
   })());
 });
+
+// The files the pages downloaded before this worker controlled them (site path -> Blob; offline.js), asked
+// of every page of the site; {} from a page that does not answer within a second.
+async function pageCopies() {
+  const pages = await self.clients.matchAll({ includeUncontrolled: true, type: "window" });
+  const answers = pages.map((page) => new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const answer = (blobs) => { channel.port1.close(); resolve(blobs); };
+    channel.port1.onmessage = (event) => answer(event.data?.blobs ?? {});
+    page.postMessage({ type: "copies" }, [channel.port2]);
+    setTimeout(() => answer({}), 1000);
+  }));
+  return Object.assign({}, ...(await Promise.all(answers)));
+}
 
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
@@ -140,25 +162,14 @@ self.addEventListener("fetch", (event) => {
     { status: 503, statusText: "Unavailable", headers: ISOLATION })));
 });
 
-// A file the page loaded before this worker controlled it. The copy the page hands over (a Blob it
-// downloaded) is checked against the manifest and stored, so it is not downloaded again; without one, or
-// when it does not match, the file is fetched and verified as usual.
-async function keep(path, blob) {
-  const cache = await cacheFor(path);
-  if (blob && !(await cache.match(cacheKey(path)))) {
-    const buffer = await blob.arrayBuffer();
-    if (await matches(buffer, path)) return store(cache, path, buffer);
-  }
-  await serve(path);
-}
-
 self.addEventListener("message", (event) => {
   const msg = event.data || {};
   if (msg.type === "keep") {
-    // `prefix` names a whole folder (the lab, for offline use); `blobs` the page's copies by path.
+    // `prefix` names a whole folder (the lab, for offline use); `blobs` the page's copies by path. Serving
+    // a file caches it.
     const paths = msg.prefix ? Object.keys(BUILD.files).filter((path) => path.startsWith(msg.prefix)) : msg.paths || [];
     event.waitUntil((async () => {
-      for (const path of paths) if (BUILD.files[path]) await keep(path, msg.blobs?.[path]).catch(() => null);
+      for (const path of paths) if (BUILD.files[path]) await serve(path, msg.blobs?.[path]).catch(() => null);
       event.source?.postMessage({ type: "kept", paths: msg.paths, prefix: msg.prefix });
     })());
   }

@@ -29,18 +29,21 @@ def wait_until_model_is_kept(chat: ChatPage, model="tiny-random"):
     expect(chat.by("cached-models").locator(f"li[data-model={model}]")).to_have_count(1, timeout=BOOT_TIMEOUT)
 
 
-def test_a_first_visit_downloads_the_weights_once(page, guard, console, dist):
+def test_a_first_visit_downloads_the_weights_and_the_workers_files_once(page, guard, console, dist):
     requested = []
     server, url = serve(dist, on_request=requested.append)
     try:
         chat = ChatPage(page, url).open()
         wait_until_model_is_kept(chat)
-        # The worker downloaded them while Python started; the service worker kept that copy.
-        assert requested.count("/" + MODEL_FILE) == 1, [path for path in requested if "/onnx/" in path]
+        # The worker downloaded them while Python started; the service worker kept the page's copies.
+        snapshot = next(path for path in requested if path.startswith("/python/snapshot-"))
+        once = ("/" + MODEL_FILE, snapshot, "/pyodide/pyodide.asm.wasm", "/pyodide/python_stdlib.zip",
+                "/python/site.zip", "/vendor/ort/ort-wasm-simd-threaded.wasm")
+        assert {path: requested.count(path) for path in once} == dict.fromkeys(once, 1)
         page.reload()
         chat.wait_state("ready", BOOT_TIMEOUT)
         assert chat.ask("Hello again", max_tokens=4).strip()
-        assert requested.count("/" + MODEL_FILE) == 1
+        assert {path: requested.count(path) for path in once} == dict.fromkeys(once, 1)
     finally:
         server.shutdown()
 

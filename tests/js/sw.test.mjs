@@ -19,13 +19,17 @@ class FakeCache {
   async keys() { return [...this.entries.keys()].map((url) => ({ url })); }
 }
 
-function startWorker(network) {
+// `copies`: what the page answers when the service worker asks for the files it downloaded (offline.js).
+function startWorker(network, copies = {}) {
   const listeners = {}, told = [], caches = new Map();
   const context = {
     self: {
       registration: { scope: SITE },
       addEventListener: (type, listener) => (listeners[type] = listener),
-      clients: { matchAll: async () => [{ postMessage: (m) => told.push(m) }], claim: async () => {} },
+      clients: {
+        matchAll: async () => [{ postMessage: (m, ports) => (m.type === "copies" ? ports[0].postMessage({ blobs: copies }) : told.push(m)) }],
+        claim: async () => {},
+      },
       skipWaiting: async () => {},
     },
     caches: {
@@ -33,7 +37,7 @@ function startWorker(network) {
       keys: async () => [...caches.keys()], delete: async (name) => caches.delete(name),
     },
     fetch: async (url) => network(String(url)),
-    Response, Request, URL, crypto, console, TextEncoder, Blob,
+    Response, Request, URL, crypto, console, TextEncoder, Blob, MessageChannel, setTimeout,
   };
   vm.runInNewContext(SOURCE, context);
   const get = async (path) => {
@@ -47,7 +51,12 @@ function startWorker(network) {
     listeners.message({ data: { type: "keep", paths, blobs }, waitUntil: (p) => (work = p),
       source: { postMessage: (m) => work.then(() => resolve(m)) } });
   });
-  return { get, keep, told, caches };
+  const install = () => {
+    let work;
+    listeners.install({ waitUntil: (p) => (work = p) });
+    return work;
+  };
+  return { get, keep, install, told, caches };
 }
 
 test("a file whose bytes match is served isolated, and kept with its verified size", async () => {
@@ -85,12 +94,14 @@ test("requests to other origins (remote endpoints) are left to the network", asy
   assert.equal(await sw.get("https://api.example.com/v1/models"), null);  // respondWith was not called
 });
 
+const kept = (sw) => [...sw.caches.values()].flatMap((cache) => [...cache.entries.values()]);
+
 test("a copy the page downloaded is kept without downloading it again, once it matches", async () => {
   const fetched = [];
   const sw = startWorker((url) => { fetched.push(url); return new Response(REAL); });
   await sw.keep([FILE], { [FILE]: new Blob([REAL]) });
   assert.deepEqual(fetched, []);
-  const [entry] = [...sw.caches.values()].flatMap((cache) => [...cache.entries.values()]);
+  const [entry] = kept(sw);
   assert.equal(entry.headers.get("X-Pagellm-Verified-Size"), String(REAL.length));
   assert.deepEqual(Buffer.from(await entry.arrayBuffer()), REAL);
 });
@@ -100,6 +111,18 @@ test("a copy from the page that does not match is not kept: the file is fetched 
   const sw = startWorker((url) => { fetched.push(url); return new Response(REAL); });
   await sw.keep([FILE], { [FILE]: new Blob([REAL, "alert(1)"]) });
   assert.deepEqual(fetched, [new URL(FILE, SITE).href]);
-  const [entry] = [...sw.caches.values()].flatMap((cache) => [...cache.entries.values()]);
+  const [entry] = kept(sw);
   assert.deepEqual(Buffer.from(await entry.arrayBuffer()), REAL);
+});
+
+test("the install asks the page for its copies and downloads only the files it has none of", async () => {
+  const fetched = [];
+  const sw = startWorker((url) => {
+    fetched.push(url);
+    return new Response(readFileSync(new URL(`../../dist/${new URL(url).pathname.slice(new URL(SITE).pathname.length)}`, import.meta.url)));
+  }, { [FILE]: new Blob([REAL]) });
+  await sw.install();
+  assert.ok(fetched.length > 1);
+  assert.ok(!fetched.includes(new URL(FILE, SITE).href), "the page's copy was downloaded again");
+  assert.equal(kept(sw).length, fetched.length + 1);
 });
