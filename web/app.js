@@ -51,9 +51,10 @@ async function boot() {
     showProgress(null, t("progress.starting_python"));
     // The bundled model: the worker loads it while Python starts (python-boot.mjs); for a model it cannot
     // plan, the page downloads the files meanwhile and hands them over with the load request.
-    const early = backendValue() === "local" && !state.useHub ? earlyLoad(ui.model.value, ui.deviceChoice.value) : null;
+    const siteModel = backendValue() === "local" && !state.useHub;
+    const early = siteModel ? earlyLoad(ui.model.value, ui.deviceChoice.value) : null;
     watchWorkerDownloads();
-    if (!early && backendValue() === "local" && !state.useHub) state.prefetch = startPrefetch(ui.model.value, ui.deviceChoice.value);
+    if (siteModel && !early) state.prefetch = startPrefetch(ui.model.value, ui.deviceChoice.value);
     state.client = await startWorker(config, early);
     await whenPythonReady(await nextEvent(state.client.send("init", { base: new URL("./", location.href).href, catalog })));
   } catch (err) {

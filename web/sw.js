@@ -81,10 +81,8 @@ async function store(cache, path, buffer) {
   }
 }
 
-const cacheFor = (path) => caches.open(isModelFile(path) ? MODEL_CACHE : SHELL_CACHE);
-
 async function serve(path, copy) {
-  const cache = await cacheFor(path);
+  const cache = await caches.open(isModelFile(path) ? MODEL_CACHE : SHELL_CACHE);
   const cached = await cache.match(cacheKey(path));
   if (cached) {
     if (cached.headers.get(VERIFIED_SIZE) === String(BUILD.files[path].size)) {
