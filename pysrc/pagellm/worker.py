@@ -25,10 +25,11 @@ from .errors import GenerationError, InputError, ModelLoadError, PagellmError
 from .grounding import check_images
 from .local_choices import choose_device
 from .message import MAX_MESSAGE_CHARS
-from .messages import Conversation, summary_request
+from .messages import Conversation
 from .page_tools import PageTools
 from .passage_vectors import PassageVectors
 from .settings import GenerationSettings
+from .summary import summary_chat, write_summary
 from .tools import ToolCallEvent, ToolResultEvent
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -321,34 +322,16 @@ class WorkerApp:
             reply.meta["reasoning"] = reply.meta.get("reasoning", "") + "".join(reasoning)
 
     async def on_summarize(self, request: p.Summarize) -> None:
-        """Summarize a chat with the engine in use and start a new chat from the summary. A chat too
-        long for the model's context is summarized from its latest part that fits."""
-        from .errors import ContextOverflowError
-
+        """Summarize a chat with the engine in use and start a new chat from the summary (pagellm.summary)."""
         conversation = Conversation.from_dict(request.conversation)
         settings = GenerationSettings.from_dict(request.settings)
         engine = await self.engine_for(request.backend)
-        max_chars, parts = 8000, []
         self.active = engine
         try:
-            while True:
-                try:
-                    async for event in engine.stream(summary_request(conversation, max_chars), settings):
-                        if isinstance(event, Delta) and event.kind == "content":
-                            parts.append(event.text)
-                    break
-                except ContextOverflowError:
-                    if max_chars <= 250:
-                        raise
-                    max_chars //= 2
+            summary = await write_summary(engine, conversation, settings)
         finally:
             self.active = None
-        text = "".join(parts).strip()
-        if not text:
-            raise GenerationError("The model wrote no summary: try again, or start a new chat.")
-        earlier = f"{conversation.system_prompt}\n\n" if conversation.system_prompt else ""
-        self.changed(Conversation(title=f"Summary: {conversation.title or 'chat'}"[:60],
-                                  system_prompt=f"{earlier}Summary of an earlier chat:\n{text}"))
+        self.changed(summary_chat(conversation, summary))
 
     def stop(self) -> None:
         self.page_tools.cancel_all("The user stopped the reply before the code ran.")

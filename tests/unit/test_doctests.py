@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["errors", "protocol", "site_config", "messages", "settings", "stops", "transfer", "sse", "keys", "providers", "openai_protocol", "prefill",
+MODULES = ["errors", "protocol", "site_config", "messages", "summary", "settings", "stops", "transfer", "sse", "keys", "providers", "openai_protocol", "prefill",
            "tools", "schema", "structured", "hub",
            "fit", "dtypes", "urls", "site_headers", "site", "openai_errors", "remote", "notebook", "page_tools"]
 
